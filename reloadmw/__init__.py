@@ -1,0 +1,5 @@
+"""reloadmw: restart a WSGI app's process when its source changes, inside the real server."""
+
+from .middleware import ReloadMiddleware
+
+__all__ = ["ReloadMiddleware"]

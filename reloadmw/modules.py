@@ -1,0 +1,88 @@
+"""Find the files behind imported modules, resolving only modules new since the last look."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import site
+import sys
+import sysconfig
+import zipimport
+from types import ModuleType
+from typing import Callable
+
+
+class ModuleFiles:
+    """Yields the watchable file of each module that appears in ``sys.modules``.
+
+    The standard library is never watched. Installed packages (site-packages)
+    are watched only when ``site_packages`` is true; editable installs live in
+    the project tree, not site-packages, so they count as the app's own code.
+    """
+
+    def __init__(self, site_packages: bool, ignored: Callable[[str], bool]) -> None:
+        self._ignored = ignored
+        self._seen: set[str] = set()
+        self._count = -1
+        stdlib, installed = _install_prefixes()
+        self._skip = stdlib if site_packages else stdlib + installed
+        self._keep = installed if site_packages else ()
+
+    def new_files(self) -> list[str]:
+        """Files of modules imported since the last call (cheap when none were)."""
+        modules = sys.modules
+        if len(modules) == self._count:
+            return []
+        self._count = len(modules)
+        found = []
+        # A snapshot: other threads import while we walk.
+        for name, module in list(modules.items()):
+            if name in self._seen:
+                continue
+            self._seen.add(name)
+            path = module_file(module)
+            if path is not None and self._wanted(path):
+                found.append(path)
+        return found
+
+    def _wanted(self, path: str) -> bool:
+        if self._keep and path.startswith(self._keep):
+            return not self._ignored(path)
+        return not path.startswith(self._skip) and not self._ignored(path)
+
+
+def module_file(module: ModuleType | object) -> str | None:
+    """The file to watch for ``module``: its source, extension or zip archive, or None."""
+    loader = getattr(module, "__loader__", None)
+    if isinstance(loader, zipimport.zipimporter):
+        return os.path.abspath(loader.archive)
+    path = getattr(module, "__file__", None)
+    if not isinstance(path, str) or not os.path.isabs(path):
+        return None  # builtins, frozen modules, namespace packages
+    if path.endswith(".pyc") and "__pycache__" in path:
+        try:
+            return importlib.util.source_from_cache(path)
+        except ValueError:
+            return path
+    return path
+
+
+def _install_prefixes() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(stdlib dirs, site-packages dirs), each with a trailing separator, also resolved."""
+    stdlib: set[str] = set()
+    installed = set(site.getsitepackages())
+    if site.ENABLE_USER_SITE:
+        installed.add(site.getusersitepackages())
+    for base in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:
+        paths = sysconfig.get_paths(vars={"base": base, "platbase": base})
+        stdlib.update((paths["stdlib"], paths["platstdlib"]))
+        installed.update((paths["purelib"], paths["platlib"]))
+    return _with_real(stdlib), _with_real(installed)
+
+
+def _with_real(dirs: set[str]) -> tuple[str, ...]:
+    out: set[str] = set()
+    for d in dirs:
+        out.add(os.path.join(os.path.abspath(d), ""))
+        out.add(os.path.join(os.path.realpath(d), ""))
+    return tuple(sorted(out))

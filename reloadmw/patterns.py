@@ -1,0 +1,113 @@
+"""Turn ``track`` and ``ignore`` patterns into things a monitor can test quickly."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Callable
+
+DEFAULT_IGNORE = ("*.swp", "*.swx", "*~", ".#*", "#*#", "__pycache__/*", ".git/*", ".hg/*")
+
+_MAGIC = re.compile(r"[*?\[]")
+
+
+class IgnoreRules:
+    """Decides whether a path is ignored.
+
+    A pattern without ``/`` is matched against the file name (``*.swp``); one
+    with ``/`` against the end of the path (``__pycache__/*``). A directory is
+    ignored when a file directly inside it would be.
+    """
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self.patterns = tuple(patterns)
+        names = [p for p in self.patterns if "/" not in p]
+        tails = ["*/" + p.lstrip("/") for p in self.patterns if "/" in p]
+        self._name = _compile_any(names)
+        self._tail = _compile_any(tails)
+
+    def __call__(self, path: str) -> bool:
+        path = path.replace(os.sep, "/")
+        return bool(self._name(path.rpartition("/")[2]) or self._tail(path))
+
+    def ignores_dir(self, path: str) -> bool:
+        return self(os.path.join(path, "x"))
+
+
+def _compile_any(patterns: list[str]) -> Callable[[str], object]:
+    if not patterns:
+        return lambda _path: False
+    regex = re.compile("|".join(fnmatch.translate(p) for p in patterns))
+    return regex.match
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A directory watched recursively; ``match`` picks which files in it count."""
+
+    root: str
+    match: Callable[[str], bool]
+
+
+def parse_track(pattern: str, root: str) -> str | Tree:
+    """Resolve one ``track`` entry against ``root``: a file path or a :class:`Tree`."""
+    if not isinstance(pattern, str) or not pattern.strip():
+        raise ValueError(
+            f"reloadmw: track entry {pattern!r} is not a path; give a file, a directory "
+            "ending in '/', or a glob such as 'static/**/*.css'"
+        )
+    path = os.path.join(root, os.path.expanduser(pattern.strip()))
+    if _MAGIC.search(path):
+        base, glob = _split_glob(os.path.normpath(path))
+        regex = re.compile(_glob_to_regex(glob))
+        return Tree(base, lambda p: regex.fullmatch(os.path.relpath(p, base)) is not None)
+    if pattern.endswith(("/", os.sep)) or os.path.isdir(path):
+        return Tree(os.path.normpath(path), lambda _p: True)
+    return os.path.normpath(path)
+
+
+def _split_glob(path: str) -> tuple[str, str]:
+    parts = path.split(os.sep)
+    first_magic = next(i for i, part in enumerate(parts) if _MAGIC.search(part))
+    base = os.sep.join(parts[:first_magic]) or os.sep
+    return base, "/".join(parts[first_magic:])
+
+
+def _glob_to_regex(glob: str) -> str:
+    """Translate a relative glob (``**`` spans directories) to a regex on ``/`` paths."""
+    out = []
+    for i, part in enumerate(glob.split("/")):
+        last = i == glob.count("/")
+        if part == "**":
+            out.append(".*" if last else "(?:.*/)?")
+            continue
+        out.append(_segment(part))
+        if not last:
+            out.append("/")
+    return "".join(out)
+
+
+def _segment(part: str) -> str:
+    """One path segment: ``*`` and ``?`` never cross a ``/``."""
+    out = []
+    i = 0
+    while i < len(part):
+        c = part[i]
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[" and "]" in part[i + 2 :]:
+            end = part.index("]", i + 2)
+            inner = part[i + 1 : end]
+            if inner.startswith("!"):
+                inner = "^" + inner[1:]
+            out.append("[" + inner.replace("\\", "\\\\") + "]")
+            i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out)

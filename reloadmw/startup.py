@@ -1,0 +1,46 @@
+"""When this process started, as a wall-clock time in nanoseconds.
+
+A file whose mtime is later than this was saved while the app was starting
+(or after), so the first scan must treat it as changed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+#: Set by the ``exec`` restart strategy as ``"<pid>:<ns>"``. ``execv`` keeps the
+#: pid and the kernel's start time, so without it every file edited since the
+#: first start would look new and the process would restart forever.
+EXEC_START_ENV = "RELOADMW_EXEC_START"
+
+
+def process_start_ns() -> int:
+    """Return the wall-clock time (ns) at which this process (re)started."""
+    inherited = _start_from_env()
+    if inherited is not None:
+        return inherited
+    try:
+        return _start_from_proc()
+    except (OSError, ValueError, IndexError, AttributeError):
+        return _IMPORT_NS
+
+
+def _start_from_env() -> int | None:
+    pid, _, ns = os.environ.get(EXEC_START_ENV, "").partition(":")
+    if pid == str(os.getpid()) and ns.isdigit():
+        return int(ns)
+    return None
+
+
+def _start_from_proc() -> int:
+    # Field 22 of /proc/self/stat is the start time in clock ticks since boot.
+    # The command name (field 2) may hold spaces, so split after its ')'.
+    with open("/proc/self/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    started_after_boot = int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    running_for = time.clock_gettime(time.CLOCK_BOOTTIME) - started_after_boot
+    return time.time_ns() - int(running_for * 1e9)
+
+
+_IMPORT_NS = time.time_ns()

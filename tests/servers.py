@@ -1,0 +1,453 @@
+"""Real-server rig: Apache httpd + mod_wsgi daemon mode, and mod_wsgi-express.
+
+Each server runs as a subprocess in its own session on a free loopback port,
+with its own server root in a world-readable temporary directory, so that the
+``www-data`` daemon processes can read it when the tests run as root.  The
+demo (``scripts/demo.py``) uses the same classes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+APACHE = Path("/usr/sbin/apache2")
+APACHE_MODULES = Path("/usr/lib/apache2/modules")
+DAEMON_USER = "www-data"
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 20.0
+HTTP_TIMEOUT = 30.0
+
+T = TypeVar("T")
+
+
+def runs_as_root() -> bool:
+    """Return True when the servers must drop privileges to ``www-data``."""
+    return os.geteuid() == 0
+
+
+def make_world_readable_dir(prefix: str) -> Path:
+    """Create a temporary directory that the daemon user can read."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    return path
+
+
+def make_world_writable_file(path: Path) -> Path:
+    """Create an empty file the daemon processes can append to."""
+    path.touch()
+    path.chmod(0o666)
+    return path
+
+
+def free_port() -> int:
+    """Return a loopback TCP port that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def mod_wsgi_express() -> Path:
+    """Path of the ``mod_wsgi-express`` script of the running environment."""
+    return Path(sys.executable).parent / "mod_wsgi-express"
+
+
+def mod_wsgi_module() -> Path:
+    """Path of the mod_wsgi Apache module built by pip for this Python."""
+    output = subprocess.run(
+        [str(mod_wsgi_express()), "module-location"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return Path(output.strip())
+
+
+@dataclass(frozen=True)
+class Response:
+    """A complete HTTP response, read with timeouts."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    finished_at: float
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def http_get(port: int, path: str = "/", timeout: float = HTTP_TIMEOUT) -> Response:
+    """GET ``path`` from 127.0.0.1:``port`` and read the whole body."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"Connection": "close"})
+        resp = conn.getresponse()
+        body = resp.read()
+        headers = {name.lower(): value for name, value in resp.getheaders()}
+        return Response(resp.status, headers, body, time.monotonic())
+    finally:
+        conn.close()
+
+
+def http_burst(port: int, path: str = "/", count: int = 8) -> list[Response]:
+    """Send ``count`` concurrent GETs, so that every daemon process gets some."""
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(lambda _: http_get(port, path), range(count)))
+
+
+def wait_until(
+    predicate: Callable[[], T],
+    timeout: float,
+    describe: Callable[[], str] = lambda: "",
+    poll: float = 0.05,
+) -> T:
+    """Poll ``predicate`` until it returns a truthy value and return that value.
+
+    On timeout, raise AssertionError with ``describe()`` (e.g. a server log).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s\n{describe()}")
+        time.sleep(poll)
+
+
+def stat_key(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def edit_file(path: Path, text: str) -> None:
+    """Rewrite ``path`` in place and make sure its stat signature changed.
+
+    Same-size edits within the filesystem's timestamp granularity would
+    otherwise be invisible, so the mtime is bumped by 1 ms when needed.
+    """
+    before = stat_key(path) if path.exists() else None
+    path.write_text(text)
+    if stat_key(path) == before:
+        st = path.stat()
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+
+
+def read_lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+class ServerProcess:
+    """A web server subprocess in its own session, with its logs on disk."""
+
+    name = "server"
+
+    def __init__(self, port: int | None, ready_path: str) -> None:
+        self.port = port or free_port()
+        self.ready_path = ready_path
+        self.root = make_world_readable_dir(f"reloadmw-{self.name}-")
+        self.console_log = self.root / "console.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def log_files(self) -> list[Path]:
+        return [self.console_log]
+
+    def logs(self) -> str:
+        """All server logs, for assertion messages and failure reports."""
+        parts = []
+        for path in self.log_files():
+            text = path.read_text(errors="replace") if path.exists() else "(missing)"
+            parts.append(f"----- {path} -----\n{text}")
+        return "\n".join(parts)
+
+    def start(self) -> None:
+        with self.console_log.open("wb") as console:
+            self.process = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> Response:
+        """Poll the readiness URL until it answers 200."""
+
+        def answered() -> Response | None:
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(
+                    f"{self.name} exited with status {self.process.returncode} "
+                    f"before answering {self.url}\n{self.logs()}"
+                )
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                response = http_get(self.port, self.ready_path, timeout=timeout)
+                if response.status == 200:
+                    return response
+            return None
+
+        return wait_until(answered, timeout, self.describe)
+
+    def describe(self) -> str:
+        return f"{self.name} on {self.url}\n{self.logs()}"
+
+    def session_processes(self) -> list[int]:
+        """Pids still alive in the server's session (parent and daemons)."""
+        if self.process is None:
+            return []
+        sid = self.process.pid
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                # After the command name: state, ppid, pgrp, session.
+                if int(fields[3]) == sid and fields[0] != "Z":
+                    pids.append(int(stat.parent.name))
+        return pids
+
+    def stop(self) -> None:
+        """Stop the server, and fail if any of its processes lingers."""
+        process = self.process
+        try:
+            if process is not None:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(STOP_TIMEOUT)
+                lingering = self._wait_session_gone()
+                if lingering:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(process.pid, signal.SIGKILL)
+                    raise AssertionError(
+                        f"{self.name} left processes {lingering} running after "
+                        f"stop\n{self.logs()}"
+                    )
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def _wait_session_gone(self) -> list[int]:
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while (pids := self.session_processes()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return pids
+
+    @contextlib.contextmanager
+    def running(self, wait: bool = True) -> Iterator[ServerProcess]:
+        self.start()
+        try:
+            if wait:
+                self.wait_ready()
+            yield self
+        finally:
+            self.stop()
+
+
+class ApacheServer(ServerProcess):
+    """Debian's Apache 2.4 serving one WSGI script in mod_wsgi daemon mode."""
+
+    name = "apache"
+
+    def __init__(
+        self,
+        script: Path,
+        port: int | None = None,
+        *,
+        processes: int = 2,
+        threads: int = 4,
+        shutdown_timeout: int = 10,
+        python_path: Sequence[Path] = (),
+        ready_path: str = "/",
+    ) -> None:
+        super().__init__(port, ready_path)
+        self.script = script
+        self.processes = processes
+        self.threads = threads
+        self.shutdown_timeout = shutdown_timeout
+        self.python_path = [script.parent, *python_path]
+        self.config = self.root / "httpd.conf"
+        self.error_log = self.root / "error.log"
+
+    def log_files(self) -> list[Path]:
+        return [self.error_log, self.console_log]
+
+    def config_text(self) -> str:
+        modules = "\n".join(
+            f"LoadModule {name}_module {APACHE_MODULES / f'mod_{name}.so'}"
+            for name in ("mpm_event", "authz_core")
+        )
+        user = (
+            f"User {DAEMON_USER}\nGroup {DAEMON_USER}\n" if runs_as_root() else ""
+        )
+        app_dir = self.script.parent
+        python_path = ":".join(str(p) for p in self.python_path)
+        # process-group and application-group on WSGIScriptAlias preload the
+        # script when each daemon process starts, as a production set-up does.
+        return f"""\
+ServerRoot "{self.root}"
+ServerName 127.0.0.1
+Listen 127.0.0.1:{self.port}
+PidFile "{self.root}/httpd.pid"
+ErrorLog "{self.error_log}"
+LogLevel info
+DefaultRuntimeDir "{self.root}"
+Mutex file:{self.root} default
+{modules}
+LoadModule wsgi_module "{mod_wsgi_module()}"
+{user}
+WSGIPythonHome "{sys.prefix}"
+WSGIRestrictEmbedded On
+WSGIDontWriteBytecode On
+WSGISocketPrefix "{self.root}/wsgi"
+WSGIDaemonProcess app processes={self.processes} threads={self.threads} \\
+    python-home="{sys.prefix}" python-path="{python_path}" \\
+    shutdown-timeout={self.shutdown_timeout} display-name=%{{GROUP}}
+WSGIProcessGroup app
+WSGIApplicationGroup %{{GLOBAL}}
+WSGIScriptAlias / "{self.script}" process-group=app application-group=%{{GLOBAL}}
+<Directory "{app_dir}">
+    Require all granted
+</Directory>
+"""
+
+    def command(self) -> list[str]:
+        self.config.write_text(self.config_text())
+        return [str(APACHE), "-f", str(self.config), "-DFOREGROUND"]
+
+
+class ModWsgiExpress(ServerProcess):
+    """``mod_wsgi-express start-server`` with two daemon processes."""
+
+    name = "mod_wsgi-express"
+
+    def __init__(
+        self,
+        script: Path,
+        port: int | None = None,
+        *,
+        processes: int = 2,
+        threads: int = 4,
+        shutdown_timeout: int = 10,
+        ready_path: str = "/",
+    ) -> None:
+        super().__init__(port, ready_path)
+        self.script = script
+        self.processes = processes
+        self.threads = threads
+        self.shutdown_timeout = shutdown_timeout
+
+    def command(self) -> list[str]:
+        app_dir = str(self.script.parent)
+        user = ["--user", DAEMON_USER, "--group", DAEMON_USER] if runs_as_root() else []
+        return [
+            str(mod_wsgi_express()),
+            "start-server",
+            str(self.script),
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--processes", str(self.processes),
+            "--threads", str(self.threads),
+            "--shutdown-timeout", str(self.shutdown_timeout),
+            "--server-root", str(self.root / "express"),
+            "--working-directory", app_dir,
+            "--python-path", app_dir,
+            "--log-level", "info",
+            "--lang", "C.UTF-8",
+            "--locale", "C.UTF-8",
+            "--log-to-terminal",
+            *user,
+        ]  # fmt: skip
+
+
+class ProbeApp:
+    """The probe app's files in a world-readable directory.
+
+    ``app.wsgi`` wraps ``probe.py`` (a copy of ``tests/probe_app.py``) in
+    ReloadMiddleware; ``version.py`` holds ``VERSION``, which tests edit.
+    With ``import_sleep``, the script marks ``state/importing-<pid>`` after
+    importing the app and then sleeps, so a test can edit during start-up.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        interval: float = 0.3,
+        track: Sequence[str] = (),
+        hook: bool = True,
+        import_sleep: float = 0.0,
+        version: str = "1",
+    ) -> None:
+        self.directory = directory
+        self.script = directory / "app.wsgi"
+        self.version_file = directory / "version.py"
+        self.config_file = directory / "config.ini"
+        self.templates = directory / "templates"
+        self.state = directory / "state"
+        self.state.mkdir()
+        self.state.chmod(0o777)
+        self.imports_log = make_world_writable_file(self.state / "imports.log")
+        self.set_version(version)
+        self.config_file.write_text("[app]\ncolour = red\n")
+        self.templates.mkdir()
+        (self.templates / "index.html").write_text("<p>hello</p>\n")
+        shutil.copy(Path(__file__).with_name("probe_app.py"), directory / "probe.py")
+        self.script.write_text(self.script_text(interval, tuple(track), hook, import_sleep))
+
+    @staticmethod
+    def script_text(
+        interval: float, track: tuple[str, ...], hook: bool, import_sleep: float
+    ) -> str:
+        lines = [
+            "import logging",
+            "import time",
+            "",
+            "import probe",
+            "from reloadmw import ReloadMiddleware",
+            "",
+            "logging.basicConfig(level=logging.INFO)",
+        ]
+        if import_sleep:
+            lines += ['probe.mark("importing")', f"time.sleep({import_sleep!r})"]
+        lines.append(
+            "application = ReloadMiddleware("
+            f"probe.application, interval={interval!r}, track={track!r})"
+        )
+        if hook:
+            lines.append("reload_required = application.reload_required")
+        return "\n".join(lines) + "\n"
+
+    def set_version(self, version: str) -> None:
+        edit_file(self.version_file, f"VERSION = {version!r}\n")
+
+    def imports(self) -> list[tuple[int, str]]:
+        """``(pid, version)`` for every process that imported the app so far."""
+        pairs = (line.split(" ", 1) for line in read_lines(self.imports_log))
+        return [(int(pid), version) for pid, version in pairs]
+
+    def marks(self, name: str) -> list[int]:
+        """Pids that left ``state/<name>-<pid>``."""
+        return [int(path.name.rsplit("-", 1)[1]) for path in self.state.glob(f"{name}-*")]
