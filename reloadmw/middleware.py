@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from . import restart as strategies
 from .backends import make_monitor
+from .endpoint_options import endpoint_options
+from .loader import lazy_app
 from .modules import ModuleFiles
 from .patterns import DEFAULT_IGNORE, IgnoreRules, parse_track
 from .precheck import syntax_error
@@ -21,6 +23,7 @@ from .startup import process_start_ns
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
+    from .endpoint import Router
     from .interfaces import Strategy
 
 log = logging.getLogger("reloadmw")
@@ -42,7 +45,10 @@ class ReloadMiddleware:
         application = ReloadMiddleware(application)
         reload_required = application.reload_required
 
-    :param app: the WSGI application to wrap.
+    :param app: the WSGI application to wrap, or an import string such as
+        ``"mysite.wsgi:application"``: then the app is imported on the first
+        request, and if that import raises the process answers 500 and
+        restarts once a watched file changes, instead of being stranded.
     :param interval: seconds between two checks; 0 checks on every request.
     :param track: extra files, directories (watched recursively, new files
         count) or globs (``static/**/*.css``). Relative paths are taken from
@@ -60,6 +66,23 @@ class ReloadMiddleware:
     :param root: directory that relative ``track`` paths start from; by
         default the directory of the file that creates the middleware (the
         WSGI script), else the current directory.
+    :param factory: ``app`` (a callable or an import string) is a function
+        without arguments that returns the WSGI app; it is called on the
+        first request, with the same protection as an import string.
+    :param debug: show the traceback of an app that failed to load on its
+        500 page (it is always logged).
+    :param password: turn on the restart endpoint, protected by this hash
+        from ``python -m reloadmw hash-password`` (plain text works, with a
+        warning). Without it the endpoint path goes to the app. Needs WebOb.
+    :param endpoint: the endpoint's path, matched exactly against ``PATH_INFO``.
+    :param allow_from: IP addresses or networks that may use the endpoint
+        (403 for others, before any password check); default any.
+    :param require_https: refuse (403) plain http to the endpoint, except
+        from loopback clients.
+    :param scope: ``"group"``: a POST restarts every process of the app
+        (through a marker file); ``"process"``: only the one that got it.
+    :param state_dir: directory of the group marker; default
+        ``<tempdir>/reloadmw-<uid>``.
 
     .. warning:: Restarting on every save is a development tool. In
        production, leave it off or protect the manual endpoint.
@@ -67,7 +90,7 @@ class ReloadMiddleware:
 
     def __init__(
         self,
-        app: WSGIApplication,
+        app: WSGIApplication | str,
         interval: float = 1.0,
         track: Iterable[str] | str = (),
         ignore: Iterable[str] | str = DEFAULT_IGNORE,
@@ -78,17 +101,27 @@ class ReloadMiddleware:
         watch_site_packages: bool = False,
         backend: str = "auto",
         root: str | None = None,
+        factory: bool = False,
+        debug: bool = False,
+        password: str | None = None,
+        endpoint: str = "/__reload__",
+        allow_from: Iterable[str] | str | None = None,
+        require_https: bool = False,
+        scope: str = "group",
+        state_dir: str | None = None,
     ) -> None:
-        self.app = app
         self.interval = _seconds("interval", interval)
         self.quiet = _seconds("quiet", quiet)
         self.precheck = precheck
+        # Validated before the monitor opens any OS resource.
+        self.app = lazy_app(app, factory, debug, self._watch_failed_load)
+        options = endpoint_options(password, endpoint, allow_from, require_https, scope, state_dir)
         self._strategy = strategies.resolve(restart)
         self.root = os.path.abspath(root if root is not None else _caller_dir())
         self._ignored = IgnoreRules(_patterns("ignore", ignore))
         self._monitor = make_monitor(backend, process_start_ns(), self._ignored)
         self._modules = ModuleFiles(watch_site_packages, self._ignored)
-        self._dispatch: WSGIApplication = app
+        self._dispatch: WSGIApplication = self.app
 
         self._lock = threading.Lock()
         self._next_check = 0.0  # monotonic time of the next due check
@@ -99,6 +132,11 @@ class ReloadMiddleware:
         self._reload_requested = False
         self.restarts = 0
         self.last_check: float | None = None
+        self._router: Router | None = None
+        if options is not None:
+            from .endpoint import Router  # needs WebOb: imported only with a password
+
+            self._router = self._dispatch = Router(self, options)
 
         for pattern in _patterns("track", track):
             self.track(pattern)
@@ -141,6 +179,10 @@ class ReloadMiddleware:
     def reload_required(self, resource: object = None) -> bool:
         """mod_wsgi's daemon-mode hook: True makes mod_wsgi restart before the request."""
         if self._reload_requested:
+            return True
+        if self._router is not None and self._router.restart_due():
+            self._reload_requested = True
+            self.restarts += 1
             return True
         if _monotonic() < self._next_check:
             return False
@@ -238,6 +280,12 @@ class ReloadMiddleware:
         self._unchecked.clear()
         return not self._broken
 
+    def _watch_failed_load(self, files: Sequence[str]) -> None:
+        """Watch the files in the traceback of an app that failed to load."""
+        wanted = [path for path in files if self._modules.wanted(path)]
+        with self._lock:
+            self._monitor.add_files(wanted)
+
     # -- restarting ---------------------------------------------------------
 
     def _fire(self, strategy: Strategy, reason: Sequence[str]) -> None:
@@ -290,7 +338,14 @@ def _seconds(option: str, value: Any) -> float:
 
 
 def _patterns(option: str, value: Iterable[str] | str) -> tuple[str, ...]:
-    patterns = (value,) if isinstance(value, str) else tuple(value)
+    if isinstance(value, str):
+        value = (value,)
+    elif not isinstance(value, Iterable):
+        raise ValueError(
+            f"reloadmw: {option}={value!r} is not a list of paths or patterns; pass "
+            f"a string or a list such as {option}=('*.swp',)"
+        )
+    patterns = tuple(value)
     for pattern in patterns:
         if not isinstance(pattern, str):
             raise ValueError(

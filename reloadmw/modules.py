@@ -23,7 +23,7 @@ class ModuleFiles:
     def __init__(self, site_packages: bool, ignored: Callable[[str], bool]) -> None:
         self._ignored = ignored
         self._seen: set[str] = set()
-        self._count = -1
+        self._last: tuple[int, str | None] = (-1, None)  # size and newest name of sys.modules
         stdlib, installed = _install_prefixes()
         self._skip = stdlib if site_packages else stdlib + installed
         self._keep = installed if site_packages else ()
@@ -31,9 +31,14 @@ class ModuleFiles:
     def new_files(self) -> list[str]:
         """Files of modules imported since the last call (cheap when none were)."""
         modules = sys.modules
-        if len(modules) == self._count:
+        # Imports append to the dict: a swap (one removed, one imported) changes the newest name.
+        try:
+            last = (len(modules), next(reversed(modules), None))
+        except RuntimeError:  # another thread imported between reversed() and next()
+            last = (-1, None)
+        if last == self._last:
             return []
-        self._count = len(modules)
+        self._last = last
         found = []
         # A snapshot: other threads import while we walk.
         for name, module in list(modules.items()):
@@ -41,11 +46,12 @@ class ModuleFiles:
                 continue
             self._seen.add(name)
             path = module_file(module)
-            if path is not None and self._wanted(path):
+            if path is not None and self.wanted(path):
                 found.append(path)
         return found
 
-    def _wanted(self, path: str) -> bool:
+    def wanted(self, path: str) -> bool:
+        """Whether ``path`` is watched: not the standard library, nor ignored."""
         if self._keep and path.startswith(self._keep):
             return not self._ignored(path)
         return not path.startswith(self._skip) and not self._ignored(path)
@@ -53,10 +59,16 @@ class ModuleFiles:
 
 def module_file(module: ModuleType | object) -> str | None:
     """The file to watch for ``module``: its source, extension or zip archive, or None."""
-    loader = getattr(module, "__loader__", None)
+    # Read the module's own namespace: getattr() would load a lazy module (LazyLoader)
+    # or run an odd object's __getattr__.
+    try:
+        namespace = object.__getattribute__(module, "__dict__")
+    except AttributeError:
+        return None
+    loader = namespace.get("__loader__")
     if isinstance(loader, zipimport.zipimporter):
         return os.path.abspath(loader.archive)
-    path = getattr(module, "__file__", None)
+    path = namespace.get("__file__")
     if not isinstance(path, str) or not os.path.isabs(path):
         return None  # builtins, frozen modules, namespace packages
     if path.endswith(".pyc") and "__pycache__" in path:

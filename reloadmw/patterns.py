@@ -28,13 +28,31 @@ class IgnoreRules:
         tails = ["*/" + p.lstrip("/") for p in self.patterns if "/" in p]
         self._name = _compile_any(names)
         self._tail = _compile_any(tails)
+        # The pattern regexes cost microseconds on a long path. Text that each
+        # pattern requires (".swp", "/__pycache__/") appears in few paths:
+        # one search for any of it rules the others out first.
+        clues = {_required_text(p) for p in names + tails}
+        self._clue = (
+            re.compile("|".join(map(re.escape, sorted(clues)))).search
+            if self.patterns and "" not in clues
+            else None
+        )
 
     def __call__(self, path: str) -> bool:
         path = path.replace(os.sep, "/")
+        if self._clue is not None and self._clue(path) is None:
+            return False
         return bool(self._name(path.rpartition("/")[2]) or self._tail(path))
 
     def ignores_dir(self, path: str) -> bool:
         return self(os.path.join(path, "x"))
+
+
+def _required_text(pattern: str) -> str:
+    """The longest literal run that every path matching ``pattern`` contains ("" if unsure)."""
+    if "[" in pattern:
+        return ""  # a bracket set is not literal text
+    return max(re.split(r"[*?]", pattern), key=len)
 
 
 def _compile_any(patterns: list[str]) -> Callable[[str], object]:
@@ -59,9 +77,11 @@ def parse_track(pattern: str, root: str) -> str | Tree:
             f"reloadmw: track entry {pattern!r} is not a path; give a file, a directory "
             "ending in '/', or a glob such as 'static/**/*.css'"
         )
-    path = os.path.join(root, os.path.expanduser(pattern.strip()))
-    if _MAGIC.search(path):
-        base, glob = _split_glob(os.path.normpath(path))
+    pattern = os.path.expanduser(pattern.strip())
+    path = os.path.join(root, pattern)
+    if _MAGIC.search(pattern):  # only the entry is a glob, never the root it starts from
+        relative_base, glob = _split_glob(os.path.normpath(pattern))
+        base = os.path.normpath(os.path.join(root, relative_base))
         regex = re.compile(_glob_to_regex(glob))
         return Tree(base, lambda p: regex.fullmatch(os.path.relpath(p, base)) is not None)
     if pattern.endswith(("/", os.sep)) or os.path.isdir(path):
@@ -72,8 +92,8 @@ def parse_track(pattern: str, root: str) -> str | Tree:
 def _split_glob(path: str) -> tuple[str, str]:
     parts = path.split(os.sep)
     first_magic = next(i for i, part in enumerate(parts) if _MAGIC.search(part))
-    base = os.sep.join(parts[:first_magic]) or os.sep
-    return base, "/".join(parts[first_magic:])
+    # The trailing "" keeps "/" for a glob at the filesystem root and "" for one at ``root``.
+    return os.sep.join([*parts[:first_magic], ""]), "/".join(parts[first_magic:])
 
 
 def _glob_to_regex(glob: str) -> str:

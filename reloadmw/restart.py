@@ -14,6 +14,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Callable
 
+from .servers import SERVER_STRATEGIES, choose_server
 from .winapi import WindowsApacheRestart
 
 if TYPE_CHECKING:
@@ -84,6 +85,7 @@ STRATEGIES: dict[str, Callable[[], Strategy]] = {
     "mod_wsgi-daemon": SignalSelf,
     "apache-windows": WindowsApacheRestart,
     "mod_wsgi-embedded": embedded_mode,
+    **SERVER_STRATEGIES,
 }
 
 
@@ -96,7 +98,7 @@ def choose(environ: Mapping[str, object]) -> Strategy:
         if sys.platform == "win32":
             return WindowsApacheRestart()
         return embedded_mode()
-    return unknown_server(str(environ.get("SERVER_SOFTWARE", "unknown")))
+    return choose_server(environ) or unknown_server(str(environ.get("SERVER_SOFTWARE", "unknown")))
 
 
 def resolve(restart: str | Callable[[Sequence[str]], object]) -> Strategy | None:

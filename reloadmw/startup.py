@@ -20,10 +20,25 @@ def process_start_ns() -> int:
     inherited = _start_from_env()
     if inherited is not None:
         return inherited
+    if os.environ.get("UWSGI_RELOADS", "0") != "0":
+        # uWSGI's master re-executes itself on reload (same pid, same kernel
+        # start time) and counts the reloads here: start from the import.
+        return _IMPORT_NS
     try:
         return _start_from_proc()
     except (OSError, ValueError, IndexError, AttributeError):
         return _IMPORT_NS
+
+
+def imported_before_start() -> bool:
+    """True when reloadmw was imported by a parent before it forked this process.
+
+    That is gunicorn's ``--preload``: the workers inherit the app's modules.
+    """
+    try:
+        return _start_from_proc() > _IMPORT_NS
+    except (OSError, ValueError, IndexError, AttributeError):
+        return False
 
 
 def _start_from_env() -> int | None:
@@ -36,9 +51,11 @@ def _start_from_env() -> int | None:
 def _start_from_proc() -> int:
     # Field 22 of /proc/self/stat is the start time in clock ticks since boot.
     # The command name (field 2) may hold spaces, so split after its ')'.
+    # The kernel rounds it down; take the end of that tick, so that a file
+    # written just before the fork is not mistaken for an edit during start-up.
     with open("/proc/self/stat", "rb") as f:
         fields = f.read().rsplit(b")", 1)[1].split()
-    started_after_boot = int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    started_after_boot = (int(fields[19]) + 1) / os.sysconf("SC_CLK_TCK")
     running_for = time.clock_gettime(time.CLOCK_BOOTTIME) - started_after_boot
     return time.time_ns() - int(running_for * 1e9)
 

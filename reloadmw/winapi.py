@@ -7,12 +7,8 @@ child can request one through Apache's own ``ap_signal_parent()``.
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import Sequence
 from typing import Any, Callable
-
-log = logging.getLogger("reloadmw")
 
 #: ``SIGNAL_PARENT_RESTART`` in Apache's ``mpm_common.h``.
 SIGNAL_PARENT_RESTART = 1
@@ -34,5 +30,4 @@ class WindowsApacheRestart:
         self._loader = loader
 
     def __call__(self, reason: Sequence[str]) -> None:
-        log.info("reloadmw (pid=%d): asking Apache on Windows to restart", os.getpid())
         self._loader().ap_signal_parent(SIGNAL_PARENT_RESTART)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -16,17 +16,19 @@ from tests.servers import (
     make_world_readable_dir,
 )
 
+ServerT = TypeVar("ServerT", bound=ServerProcess)
 SERVERS_KEY = pytest.StashKey[list[ServerProcess]]()
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
     """Attach the logs of the test's servers to its failure report."""
-    report = yield
-    if report.failed:
+    outcome = yield
+    report = outcome.get_result()
+    # At teardown the logs are gone; a failed stop puts them in its message.
+    if report.failed and report.when != "teardown":
         for server in item.stash.get(SERVERS_KEY, []):
             report.sections.append((f"{server.name} logs ({server.url})", server.logs()))
-    return report
 
 
 @pytest.fixture
@@ -43,8 +45,6 @@ def servers(request: pytest.FixtureRequest) -> Iterator[list[ServerProcess]]:
     started: list[ServerProcess] = []
     request.node.stash[SERVERS_KEY] = started
     yield started
-    # Logs are wanted in the report even when the stop itself fails.
-    request.node.stash[SERVERS_KEY] = list(started)
     errors = []
     for server in started:
         try:
@@ -54,27 +54,39 @@ def servers(request: pytest.FixtureRequest) -> Iterator[list[ServerProcess]]:
     assert not errors, "\n".join(errors)
 
 
-def _starter(
-    servers: list[ServerProcess], kind: type[ServerProcess]
-) -> Callable[..., ServerProcess]:
-    def start(script: Path, *, wait: bool = True, **options: Any) -> ServerProcess:
-        server = kind(script, **options)  # type: ignore[call-arg]
-        servers.append(server)
-        server.start()
-        if wait:
-            server.wait_ready()
-        return server
+def _started(servers: list[ServerProcess], server: ServerT, wait: bool) -> ServerT:
+    servers.append(server)
+    server.start()
+    if wait:
+        server.wait_ready()
+    return server
+
+
+@pytest.fixture
+def start_apache(servers: list[ServerProcess]) -> Callable[..., ApacheServer]:
+    """Start Apache + mod_wsgi daemon mode on a script; wait until it answers."""
+
+    def start(script: Path, *, wait: bool = True, **options: Any) -> ApacheServer:
+        return _started(servers, ApacheServer(script, **options), wait)
 
     return start
 
 
 @pytest.fixture
-def start_apache(servers: list[ServerProcess]) -> Callable[..., ServerProcess]:
-    """Start Apache + mod_wsgi daemon mode on a script; wait until it answers."""
-    return _starter(servers, ApacheServer)
+def start_express(servers: list[ServerProcess]) -> Callable[..., ModWsgiExpress]:
+    """Start ``mod_wsgi-express start-server`` on a script; wait until it answers."""
+
+    def start(script: Path, *, wait: bool = True, **options: Any) -> ModWsgiExpress:
+        return _started(servers, ModWsgiExpress(script, **options), wait)
+
+    return start
 
 
 @pytest.fixture
-def start_express(servers: list[ServerProcess]) -> Callable[..., ServerProcess]:
-    """Start ``mod_wsgi-express start-server`` on a script; wait until it answers."""
-    return _starter(servers, ModWsgiExpress)
+def start_server(servers: list[ServerProcess]) -> Callable[..., ServerProcess]:
+    """Start any server (e.g. a ``CommandServer``); wait until it answers."""
+
+    def start(server: ServerT, *, wait: bool = True) -> ServerT:
+        return _started(servers, server, wait)
+
+    return start

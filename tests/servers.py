@@ -9,6 +9,8 @@ demo (``scripts/demo.py``) uses the same classes.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import http.client
 import json
 import os
@@ -31,6 +33,8 @@ DAEMON_USER = "www-data"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
 HTTP_TIMEOUT = 30.0
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+RESTART_TIMEOUT = 30.0
 
 T = TypeVar("T")
 
@@ -54,6 +58,15 @@ def make_world_writable_file(path: Path) -> Path:
     return path
 
 
+def die_with_parent() -> None:
+    """In the server's process: get SIGTERM if the test run dies without teardown.
+
+    Linux sends it when the thread that started the server exits: start servers
+    from the main thread (or one that outlives them).
+    """
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def free_port() -> int:
     """Return a loopback TCP port that is free right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -67,6 +80,7 @@ def mod_wsgi_express() -> Path:
     return Path(sys.executable).parent / "mod_wsgi-express"
 
 
+@functools.cache
 def mod_wsgi_module() -> Path:
     """Path of the mod_wsgi Apache module built by pip for this Python."""
     output = subprocess.run(
@@ -91,17 +105,30 @@ class Response:
         return json.loads(self.body)
 
 
-def http_get(port: int, path: str = "/", timeout: float = HTTP_TIMEOUT) -> Response:
-    """GET ``path`` from 127.0.0.1:``port`` and read the whole body."""
+def http_request(
+    port: int,
+    path: str = "/",
+    *,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = HTTP_TIMEOUT,
+) -> Response:
+    """Send one request to 127.0.0.1:``port`` and read the whole answer."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("GET", path, headers={"Connection": "close"})
+        conn.request(method, path, body=body, headers={"Connection": "close", **(headers or {})})
         resp = conn.getresponse()
-        body = resp.read()
-        headers = {name.lower(): value for name, value in resp.getheaders()}
-        return Response(resp.status, headers, body, time.monotonic())
+        content = resp.read()
+        received = {name.lower(): value for name, value in resp.getheaders()}
+        return Response(resp.status, received, content, time.monotonic())
     finally:
         conn.close()
+
+
+def http_get(port: int, path: str = "/", timeout: float = HTTP_TIMEOUT) -> Response:
+    """GET ``path`` from 127.0.0.1:``port`` and read the whole body."""
+    return http_request(port, path, timeout=timeout)
 
 
 def http_burst(port: int, path: str = "/", count: int = 8) -> list[Response]:
@@ -111,7 +138,7 @@ def http_burst(port: int, path: str = "/", count: int = 8) -> list[Response]:
 
 
 def wait_until(
-    predicate: Callable[[], T],
+    predicate: Callable[[], T | None],
     timeout: float,
     describe: Callable[[], str] = lambda: "",
     poll: float = 0.05,
@@ -158,6 +185,7 @@ class ServerProcess:
     name = "server"
 
     def __init__(self, port: int | None, ready_path: str) -> None:
+        self.chosen_port = port is not None
         self.port = port or free_port()
         self.ready_path = ready_path
         self.root = make_world_readable_dir(f"reloadmw-{self.name}-")
@@ -182,6 +210,10 @@ class ServerProcess:
             parts.append(f"----- {path} -----\n{text}")
         return "\n".join(parts)
 
+    def popen_options(self) -> dict[str, Any]:
+        """Extra ``subprocess.Popen`` arguments (``cwd``, ``env``) for :meth:`start`."""
+        return {}
+
     def start(self) -> None:
         with self.console_log.open("wb") as console:
             self.process = subprocess.Popen(
@@ -190,6 +222,8 @@ class ServerProcess:
                 stdout=console,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
+                **self.popen_options(),
             )
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> Response:
@@ -197,17 +231,26 @@ class ServerProcess:
 
         def answered() -> Response | None:
             if self.process is not None and self.process.poll() is not None:
+                if self.lost_port_race():
+                    self.port = free_port()
+                    self.start()
+                    return None
                 raise AssertionError(
                     f"{self.name} exited with status {self.process.returncode} "
                     f"before answering {self.url}\n{self.logs()}"
                 )
             with contextlib.suppress(OSError, http.client.HTTPException):
-                response = http_get(self.port, self.ready_path, timeout=timeout)
+                # Short attempts: the port may belong to someone else for a while.
+                response = http_get(self.port, self.ready_path, timeout=5.0)
                 if response.status == 200:
                     return response
             return None
 
         return wait_until(answered, timeout, self.describe)
+
+    def lost_port_race(self) -> bool:
+        """True when another process took the free port before the server bound it."""
+        return not self.chosen_port and "Address already in use" in self.logs()
 
     def describe(self) -> str:
         return f"{self.name} on {self.url}\n{self.logs()}"
@@ -236,18 +279,21 @@ class ServerProcess:
                 try:
                     process.wait(STOP_TIMEOUT)
                 except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
+                    self._kill_session()
                     process.wait(STOP_TIMEOUT)
                 lingering = self._wait_session_gone()
                 if lingering:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(process.pid, signal.SIGKILL)
+                    self._kill_session()
                     raise AssertionError(
-                        f"{self.name} left processes {lingering} running after "
-                        f"stop\n{self.logs()}"
+                        f"{self.name} left processes {lingering} running after stop\n{self.logs()}"
                     )
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+
+    def _kill_session(self) -> None:
+        for pid in self.session_processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def _wait_session_gone(self) -> list[int]:
         deadline = time.monotonic() + STOP_TIMEOUT
@@ -266,10 +312,8 @@ class ServerProcess:
             self.stop()
 
 
-class ApacheServer(ServerProcess):
-    """Debian's Apache 2.4 serving one WSGI script in mod_wsgi daemon mode."""
-
-    name = "apache"
+class ModWsgiServer(ServerProcess):
+    """A server running one WSGI script in mod_wsgi daemon processes."""
 
     def __init__(
         self,
@@ -279,7 +323,6 @@ class ApacheServer(ServerProcess):
         processes: int = 2,
         threads: int = 4,
         shutdown_timeout: int = 10,
-        python_path: Sequence[Path] = (),
         ready_path: str = "/",
     ) -> None:
         super().__init__(port, ready_path)
@@ -287,6 +330,22 @@ class ApacheServer(ServerProcess):
         self.processes = processes
         self.threads = threads
         self.shutdown_timeout = shutdown_timeout
+
+
+class ApacheServer(ModWsgiServer):
+    """Debian's Apache 2.4 serving one WSGI script in mod_wsgi daemon mode."""
+
+    name = "apache"
+
+    def __init__(
+        self,
+        script: Path,
+        port: int | None = None,
+        *,
+        python_path: Sequence[Path] = (),
+        **options: Any,
+    ) -> None:
+        super().__init__(script, port, **options)
         self.python_path = [script.parent, *python_path]
         self.config = self.root / "httpd.conf"
         self.error_log = self.root / "error.log"
@@ -299,9 +358,7 @@ class ApacheServer(ServerProcess):
             f"LoadModule {name}_module {APACHE_MODULES / f'mod_{name}.so'}"
             for name in ("mpm_event", "authz_core")
         )
-        user = (
-            f"User {DAEMON_USER}\nGroup {DAEMON_USER}\n" if runs_as_root() else ""
-        )
+        user = f"User {DAEMON_USER}\nGroup {DAEMON_USER}\n" if runs_as_root() else ""
         app_dir = self.script.parent
         python_path = ":".join(str(p) for p in self.python_path)
         # process-group and application-group on WSGIScriptAlias preload the
@@ -333,31 +390,19 @@ WSGIScriptAlias / "{self.script}" process-group=app application-group=%{{GLOBAL}
 </Directory>
 """
 
-    def command(self) -> list[str]:
+    def start(self) -> None:
         self.config.write_text(self.config_text())
+        self.error_log.unlink(missing_ok=True)
+        super().start()
+
+    def command(self) -> list[str]:
         return [str(APACHE), "-f", str(self.config), "-DFOREGROUND"]
 
 
-class ModWsgiExpress(ServerProcess):
+class ModWsgiExpress(ModWsgiServer):
     """``mod_wsgi-express start-server`` with two daemon processes."""
 
     name = "mod_wsgi-express"
-
-    def __init__(
-        self,
-        script: Path,
-        port: int | None = None,
-        *,
-        processes: int = 2,
-        threads: int = 4,
-        shutdown_timeout: int = 10,
-        ready_path: str = "/",
-    ) -> None:
-        super().__init__(port, ready_path)
-        self.script = script
-        self.processes = processes
-        self.threads = threads
-        self.shutdown_timeout = shutdown_timeout
 
     def command(self) -> list[str]:
         app_dir = str(self.script.parent)
@@ -380,6 +425,60 @@ class ModWsgiExpress(ServerProcess):
             "--log-to-terminal",
             *user,
         ]  # fmt: skip
+
+
+class CommandServer(ServerProcess):
+    """Any server started from a command line: gunicorn, uWSGI, pserve, ``python app.py``.
+
+    ``argv`` must make the server listen on ``127.0.0.1:port``; ``env`` is
+    added to this process's environment.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        port: int,
+        *,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+        ready_path: str = "/",
+    ) -> None:
+        self.name = name
+        super().__init__(port, ready_path)
+        self.argv = list(argv)
+        self.cwd = cwd
+        self.env = {**os.environ, **(env or {})}
+
+    def command(self) -> list[str]:
+        return self.argv
+
+    def popen_options(self) -> dict[str, Any]:
+        return {"cwd": self.cwd, "env": self.env}
+
+
+def daemon_pids(server: ServerProcess) -> set[int]:
+    """The pids of both daemon processes, found by concurrent requests."""
+
+    def both() -> set[int]:
+        pids = {r.json()["pid"] for r in http_burst(server.port, "/?seconds=0.1")}
+        return pids if len(pids) == 2 else set()
+
+    return wait_until(both, RESTART_TIMEOUT, server.describe)
+
+
+def wait_for_new_processes(
+    server: ServerProcess, old_pids: set[int], serves: Callable[[dict[str, Any]], bool]
+) -> set[int]:
+    """Wait until two processes other than ``old_pids`` answer and pass ``serves``."""
+
+    def restarted() -> set[int]:
+        answers = [r.json() for r in http_burst(server.port, "/?seconds=0.1")]
+        pids = {answer["pid"] for answer in answers}
+        fresh = len(pids) == 2 and not pids & old_pids
+        return pids if fresh and all(serves(answer) for answer in answers) else set()
+
+    return wait_until(restarted, RESTART_TIMEOUT, server.describe)
 
 
 class ProbeApp:

@@ -1,0 +1,228 @@
+"""Save a file, get the new code: timed under real Apache + mod_wsgi daemon mode.
+
+For examples/hello and for a fresh ``django-admin startproject``, each wrapped
+in ReloadMiddleware with ``reload_required`` exported, this prints medians of:
+
+- cold start: from starting Apache to the first response;
+- mod_wsgi's own restart: from touching the WSGI script to the first response
+  from a new daemon process (no reloadmw involved: the floor for a restart);
+- reloadmw: from saving an imported module to the first response with its new
+  code, with ``interval=0, quiet=0`` (with the defaults add up to ``interval``
+  for the next check and ``quiet`` = 0.2 s for the burst window).
+
+Run by ``run.py``, or alone: ``benchmarks/.venv/bin/python benchmarks/endtoend.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from tests.servers import (  # noqa: E402
+    ApacheServer,
+    edit_file,
+    http_get,
+    make_world_readable_dir,
+)
+
+REPEATS = 5
+DEADLINE = 60.0
+SETTINGS = "interval=0, quiet=0"
+
+
+class App:
+    """An app directory served by Apache, with a module to edit and its marker."""
+
+    name = "app"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.edits = 0
+
+    @property
+    def script(self) -> Path:
+        raise NotImplementedError
+
+    @property
+    def python_path(self) -> list[Path]:
+        return []
+
+    def edit(self) -> str:
+        """Save a new version of the module; return the text the new code answers."""
+        raise NotImplementedError
+
+
+class Hello(App):
+    name = "examples/hello"
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        shutil.copytree(REPO / "examples" / "hello", root, dirs_exist_ok=True)
+        script = root / "hello.wsgi"
+        text, count = re.subn(
+            r"ReloadMiddleware\(hello, [^)]*\)",
+            f"ReloadMiddleware(hello, {SETTINGS})",
+            script.read_text(),
+        )
+        if count != 1:
+            raise SystemExit(f"cannot set {SETTINGS} in {script}: the example changed")
+        script.write_text(text)
+
+    @property
+    def script(self) -> Path:
+        return self.root / "hello.wsgi"
+
+    def edit(self) -> str:
+        self.edits += 1
+        marker = f"Hello, edit {self.edits}"
+        edit_file(self.root / "greeting.py", f"TEXT = {marker!r}\n")
+        return marker
+
+
+class Django(App):
+    name = "django startproject"
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        admin = Path(sys.executable).parent / "django-admin"
+        subprocess.run([str(admin), "startproject", "mysite", str(root)], check=True)
+        site = root / "mysite"
+        (site / "version.py").write_text("VERSION = 'v0'\n")
+        with (site / "urls.py").open("a") as urls:
+            urls.write(
+                "\nimport os\nfrom django.http import HttpResponse\nfrom django.urls import path\n"
+                "from . import version\n\n\ndef show_version(request):\n"
+                "    return HttpResponse(f'{version.VERSION} {os.getpid()}')\n\n\n"
+                "urlpatterns.append(path('', show_version))\n"
+            )
+        with (site / "wsgi.py").open("a") as wsgi:
+            wsgi.write(
+                "\nfrom reloadmw import ReloadMiddleware\n\n"
+                f"application = ReloadMiddleware(application, {SETTINGS})\n"
+                "reload_required = application.reload_required\n"
+            )
+        for path in root.rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+
+    @property
+    def script(self) -> Path:
+        return self.root / "mysite" / "wsgi.py"
+
+    @property
+    def python_path(self) -> list[Path]:
+        return [self.root]
+
+    def edit(self) -> str:
+        self.edits += 1
+        marker = f"v{self.edits}"
+        edit_file(self.root / "mysite" / "version.py", f"VERSION = {marker!r}\n")
+        return marker
+
+
+def first_answer(port: int, wanted: Callable[[str], bool]) -> float:
+    """Request back to back until an answer satisfies ``wanted``; return when it came."""
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            response = http_get(port, "/", timeout=10.0)
+            if response.status == 200 and wanted(response.body.decode()):
+                return response.finished_at
+    raise SystemExit(f"no such answer from port {port} within {DEADLINE} s")
+
+
+def pid_of(body: str) -> int:
+    return int(re.findall(r"\d+", body)[-1])
+
+
+def showing(marker: str) -> Callable[[str], bool]:
+    return lambda body: marker in body
+
+
+def from_new_process(old: set[int]) -> Callable[[str], bool]:
+    return lambda body: pid_of(body) not in old
+
+
+def settle(server: ApacheServer, marker: str) -> set[int]:
+    """Wait until both daemon processes answer with ``marker``; return their pids."""
+    pids: set[int] = set()
+    deadline = time.monotonic() + DEADLINE
+    while len(pids) < server.processes and time.monotonic() < deadline:
+        body = http_get(server.port, "/").body.decode()
+        if marker in body:
+            pids.add(pid_of(body))
+    return pids
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def measure(app: App) -> dict[str, float]:
+    server = ApacheServer(app.script, python_path=app.python_path)
+    cold, native, reloaded = [], [], []
+    try:
+        t0 = time.monotonic()
+        server.start()
+        cold.append(first_answer(server.port, showing("")) - t0)
+        marker = app.edit()
+        settle(server, marker)
+        for _ in range(REPEATS):
+            old = settle(server, marker)
+            time.sleep(0.5)
+            t0 = time.monotonic()
+            app.script.touch()
+            native.append(first_answer(server.port, from_new_process(old)) - t0)
+            settle(server, marker)
+            time.sleep(0.5)
+            t0 = time.monotonic()
+            marker = app.edit()
+            reloaded.append(first_answer(server.port, showing(marker)) - t0)
+        for _ in range(REPEATS - 1):  # more cold starts, for a median
+            server.stop()
+            server = ApacheServer(app.script, python_path=app.python_path)
+            t0 = time.monotonic()
+            server.start()
+            cold.append(first_answer(server.port, showing("")) - t0)
+    except BaseException:
+        print(server.logs(), file=sys.stderr)
+        raise
+    finally:
+        server.stop()
+    return {
+        "cold start (Apache start to first response)": median(cold),
+        "mod_wsgi restart (touch the WSGI script)": median(native),
+        f"reloadmw (save a module; {SETTINGS})": median(reloaded),
+    }
+
+
+@contextlib.contextmanager
+def app_dir() -> Iterator[Path]:
+    root = make_world_readable_dir("reloadmw-bench-app-")
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main() -> None:
+    print(f"end to end under Apache + mod_wsgi daemon mode (2 processes), median of {REPEATS}")
+    for make in (Hello, Django):
+        with app_dir() as root:
+            app = make(root)
+            results = measure(app)
+        for what, seconds in results.items():
+            print(f"  {app.name:22s} {what:48s} {seconds * 1e3:8.0f} ms")
+
+
+if __name__ == "__main__":
+    main()

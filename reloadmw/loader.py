@@ -1,0 +1,176 @@
+"""Load the wrapped app on the first request, and survive its import failing.
+
+``ReloadMiddleware("mysite.wsgi:application")`` imports the app on the first
+request instead of when the WSGI script is imported. If that import raises,
+the process is *not* stranded: it answers 500 and watches the files named in
+the traceback, and the middleware restarts it once one of them changes.
+
+It never tries to load the app a second time in the same process. A failed
+import can leave half-initialised state behind that a retry trips over:
+Django's app registry, once ``populate()`` has raised, answers every later
+``django.setup()`` with "populate() isn't reentrant", and a module may have
+registered signal handlers, atexit hooks or C extension state before it
+raised. A fresh process is the only clean retry.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import threading
+import traceback
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+log = logging.getLogger("reloadmw")
+
+
+def lazy_app(
+    app: WSGIApplication | str,
+    factory: bool,
+    debug: bool,
+    watch: Callable[[Sequence[str]], None],
+) -> WSGIApplication:
+    """The app to dispatch to: ``app`` itself, or a :class:`LazyApp` that loads it.
+
+    ``app`` may be a WSGI callable, an import string ``"package.module:name"``,
+    or, with ``factory=True``, a callable (or an import string naming one) that
+    takes no argument and returns the WSGI app.
+    """
+    if isinstance(app, str):
+        target = _parse_import_string(app)
+        return LazyApp(lambda: _built(import_string(target), factory, app), app, debug, watch)
+    if not callable(app):
+        raise ValueError(
+            f"reloadmw: app={app!r} is neither a WSGI callable nor an import string; "
+            "pass the application or a string such as 'mysite.wsgi:application'"
+        )
+    if factory:
+        name = getattr(app, "__qualname__", None) or repr(app)
+        return LazyApp(lambda: _built(app, True, name), name, debug, watch)
+    return app
+
+
+def import_string(target: tuple[str, str]) -> object:
+    """Import ``module`` and return its attribute ``name`` (dotted names allowed)."""
+    module_name, attribute = target
+    obj: object = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+class LazyApp:
+    """A WSGI app loaded by ``load()`` on the first request, once per process.
+
+    Until it is loaded, concurrent first requests wait for the one loading it.
+    If ``load()`` raises, the traceback is logged, the files in it are passed
+    to ``watch``, and every request of this process gets a 500 from then on;
+    with ``debug``, the page shows the traceback.
+    """
+
+    def __init__(
+        self,
+        load: Callable[[], WSGIApplication],
+        name: str,
+        debug: bool,
+        watch: Callable[[Sequence[str]], None],
+    ) -> None:
+        self.name = name
+        self._load = load
+        self._debug = debug
+        self._watch = watch
+        self._app: WSGIApplication | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        app = self._app
+        if app is None:
+            app = self._loaded()
+        return app(environ, start_response)
+
+    def _loaded(self) -> WSGIApplication:
+        with self._lock:
+            if self._app is None:
+                self._app = self._load_once()
+            return self._app
+
+    def _load_once(self) -> WSGIApplication:
+        try:
+            return self._load()
+        except Exception as exc:
+            files = traceback_files(exc)
+            log.exception(
+                "reloadmw (pid=%d): the application %r failed to load; this process answers "
+                "500 until one of the %d files in the traceback (or any watched file) "
+                "changes, then it restarts and loads it again. Fix the error and save",
+                os.getpid(),
+                self.name,
+                len(files),
+            )
+            self._watch(files)
+            return _failed_app(self._page(exc))
+
+    def _page(self, exc: Exception) -> bytes:
+        text = (
+            f"500 Internal Server Error\n\nreloadmw (pid={os.getpid()}): the application "
+            f"{self.name!r} failed to load. Fix the error and save: this process restarts "
+            "once a watched file changes.\n\n"
+        )
+        if self._debug:
+            text += "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        else:
+            text += "The traceback is in the server's error log; debug=True shows it here.\n"
+        return text.encode("utf-8", "replace")
+
+
+def traceback_files(exc: BaseException) -> list[str]:
+    """The real files named by ``exc``'s traceback, its causes, and a SyntaxError's file."""
+    files: dict[str, None] = {}
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        names = [frame.filename for frame in traceback.extract_tb(current.__traceback__)]
+        if isinstance(current, SyntaxError) and current.filename:
+            names.append(current.filename)
+        for name in names:
+            if os.path.isabs(name) and os.path.isfile(name):
+                files[name] = None
+        current = current.__cause__ or current.__context__
+    return list(files)
+
+
+def _failed_app(page: bytes) -> WSGIApplication:
+    def failed(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        start_response(
+            "500 Internal Server Error",
+            [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(page)))],
+        )
+        return [page]
+
+    return failed
+
+
+def _built(obj: object, factory: bool, name: str) -> WSGIApplication:
+    app = obj() if factory and callable(obj) else obj
+    if not callable(app):
+        raise TypeError(
+            f"reloadmw: {name!r} gave {app!r}, which is not a WSGI callable; name the "
+            "application object, or pass factory=True for a function that returns it"
+        )
+    return app  # type: ignore[no-any-return]
+
+
+def _parse_import_string(value: str) -> tuple[str, str]:
+    module, sep, attribute = value.partition(":")
+    if not sep or not module.strip() or not attribute.strip():
+        raise ValueError(
+            f"reloadmw: app={value!r} is not an import string; write 'package.module:name', "
+            "for Django 'mysite.wsgi:application'"
+        )
+    return module.strip(), attribute.strip()

@@ -1,0 +1,212 @@
+"""The ``/__reload__`` endpoint under Apache + mod_wsgi daemon mode (2 processes x 4 threads).
+
+The probe app (``tests/probe_app.py``) answers with its pid; the WSGI script
+turns the endpoint on with a password hash and a state directory that only
+the daemon user (``www-data``) writes: the script's own directory is not
+writable by it. Restarts are counted from the pids in the responses.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import http.client
+import os
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from reloadmw.passwords import hash_password
+from tests.servers import (
+    HTTP_TIMEOUT,
+    RESTART_TIMEOUT,
+    ApacheServer,
+    ProbeApp,
+    Response,
+    daemon_pids,
+    http_burst,
+    http_get,
+    wait_for_new_processes,
+    wait_until,
+)
+
+PASSWORD = "open sesame"
+HASH = hash_password(PASSWORD)  # the default cost, as in production
+PATH = "/__reload__"
+
+
+class AuthorizingApache(ApacheServer):
+    """Apache that hands the Authorization header to the app, as the README says to."""
+
+    def config_text(self) -> str:
+        return super().config_text() + "WSGIPassAuthorization On\n"
+
+
+def write_script(app: ProbeApp, *, hook: bool) -> None:
+    """Replace the rig's script with one that turns the endpoint on."""
+    lines = [
+        "import logging",
+        "",
+        "import probe",
+        "from reloadmw import ReloadMiddleware",
+        "",
+        "logging.basicConfig(level=logging.INFO)",
+        "application = ReloadMiddleware(",
+        f"    probe.application, interval=60.0, password={HASH!r},",
+        f"    state_dir={str(app.state / 'reloadmw')!r},",
+        ")",
+    ]
+    if hook:
+        lines.append("reload_required = application.reload_required")
+    app.script.write_text("\n".join(lines) + "\n")
+
+
+def request(
+    port: int, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> Response:
+    """Send one request to 127.0.0.1:``port`` and read the whole answer."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=HTTP_TIMEOUT)
+    try:
+        conn.request(method, path, body=body, headers={"Connection": "close", **(headers or {})})
+        answer = conn.getresponse()
+        content = answer.read()
+        sent = {name.lower(): value for name, value in answer.getheaders()}
+        return Response(answer.status, sent, content, time.monotonic())
+    finally:
+        conn.close()
+
+
+def form_post(port: int, password: str) -> Response:
+    body = urllib.parse.urlencode({"password": password}).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    return request(port, "POST", PATH, body, headers)
+
+
+def basic(password: str) -> dict[str, str]:
+    token = base64.b64encode(f"ops:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+@dataclass
+class Sample:
+    status: int  # 0: no HTTP answer at all
+    pid: int | None
+    error: str = ""
+
+
+@contextlib.contextmanager
+def traffic(port: int, workers: int = 3) -> Iterator[list[Sample]]:
+    """Requests to ``/`` from ``workers`` threads for as long as the block runs."""
+    samples: list[Sample] = []
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                answer = http_get(port, "/")
+                pid = answer.json()["pid"] if answer.status == 200 else None
+                samples.append(Sample(answer.status, pid))
+            except (OSError, http.client.HTTPException, ValueError) as error:
+                samples.append(Sample(0, None, repr(error)))
+
+    threads = [threading.Thread(target=run) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield samples
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(HTTP_TIMEOUT + 5)
+
+
+Start = Callable[..., ApacheServer]
+
+
+@pytest.fixture
+def start(app_dir: Path, start_server: Callable[..., ApacheServer]) -> Start:
+    """Write the probe app with the endpoint on and start Apache on it."""
+
+    def start_app(*, hook: bool) -> ApacheServer:
+        app = ProbeApp(app_dir, hook=hook)
+        write_script(app, hook=hook)
+        # Files saved just before a daemon starts count as edits made during
+        # its start-up and would restart it once; these tests restart by URL.
+        settled = time.time() - 60
+        for path in app_dir.rglob("*"):
+            os.utime(path, (settled, settled))
+        return start_server(AuthorizingApache(app.script))
+
+    return start_app
+
+
+def test_post_with_right_password_restarts_both_daemon_processes(
+    start: Start,
+) -> None:
+    server = start(hook=False)
+    old_pids = daemon_pids(server)
+
+    with traffic(server.port) as samples:
+        posted = request(server.port, "POST", PATH, headers=basic(PASSWORD))
+        new_pids = wait_for_new_processes(server, old_pids, lambda answer: True)
+
+    assert posted.status == 202, posted.body
+    answer = posted.json()
+    assert answer["restart"] == "scheduled"
+    assert answer["scope"] == "group"
+    assert answer["strategy"] == "mod_wsgi-daemon"
+    assert answer["pid"] in old_pids
+    assert len(new_pids) == 2 and not new_pids & old_pids
+    failed = [s for s in samples if s.status != 200]
+    assert not failed, f"{len(failed)} of {len(samples)} requests failed: {failed[:5]}"
+    served_by = {s.pid for s in samples}
+    assert served_by & old_pids and served_by & new_pids  # the traffic spanned the restart
+
+
+def test_with_the_hook_no_old_pid_answers_after_the_202(start: Start) -> None:
+    server = start(hook=True)
+    old_pids = daemon_pids(server)
+
+    posted = form_post(server.port, PASSWORD)  # no Authorization header needed
+    answers: list[Response] = []
+
+    def both_processes_new() -> bool:
+        answers.extend(http_burst(server.port, "/?seconds=0.05"))
+        return len({r.json()["pid"] for r in answers if r.status == 200}) >= 2
+
+    wait_until(both_processes_new, RESTART_TIMEOUT, server.describe, poll=0)
+
+    assert posted.status == 202, posted.body
+    assert posted.json()["pid"] in old_pids
+    seen = [(r.status, r.json().get("pid") if r.status == 200 else r.body) for r in answers]
+    assert all(status == 200 for status, _ in seen), seen
+    old = [pid for _, pid in seen if pid in old_pids]
+    assert not old, f"answers after the 202 from old pids {old_pids}: {seen}"
+
+
+def test_wrong_password_is_401_and_the_pids_stay(start: Start) -> None:
+    server = start(hook=True)
+    old_pids = daemon_pids(server)
+
+    wrong = [
+        request(server.port, "POST", PATH, headers=basic(PASSWORD + "!")),
+        form_post(server.port, "guess"),
+        request(server.port, "POST", f"{PATH}?password={urllib.parse.quote(PASSWORD)}"),
+    ]
+    status = request(server.port, "GET", PATH, headers=basic(PASSWORD))
+    time.sleep(1.0)  # a restart, had one been sent, would have begun by now
+
+    assert [r.status for r in wrong] == [401, 401, 401]
+    assert all(r.headers["www-authenticate"] == 'Basic realm="reloadmw"' for r in wrong)
+    assert daemon_pids(server) == old_pids
+    assert status.status == 200, status.body
+    assert status.json()["process_group"] == "app"
+    assert status.json()["strategy"] == "mod_wsgi-daemon"
+    assert status.json()["restarts"] == 0
+    assert "open sesame" not in server.logs()
+    assert HASH.split("$")[3] not in server.logs()

@@ -1,0 +1,372 @@
+"""What counts as a change, for every change-detection backend.
+
+Each test runs against every backend in ``reloadmw.backends.BACKENDS`` (but
+``auto``), builds it with ``make_monitor`` and uses only the ``Monitor``
+protocol, so a new backend must pass the same tests.  An event-driven backend
+may report a change a moment late, so positive checks poll until the change
+shows up and negative checks poll for a short while.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from reloadmw.backends import BACKENDS, make_monitor
+from reloadmw.interfaces import Monitor
+from reloadmw.patterns import DEFAULT_IGNORE, IgnoreRules, parse_track
+from tests.helpers_files import AGE, edit, mtime_ns, set_mtime, write
+
+SETTLE = 0.15  # seconds a negative check keeps polling
+TIMEOUT = 3.0  # seconds a positive check waits at most
+
+MakeMonitor = Callable[..., Monitor]
+
+
+@pytest.fixture(params=[name for name in BACKENDS if name != "auto"])
+def new_monitor(request: pytest.FixtureRequest) -> Iterator[MakeMonitor]:
+    """Build monitors of the backend under test; by default the process "started" now."""
+    made: list[Monitor] = []
+
+    def make(start_ns: int | None = None) -> Monitor:
+        start = time.time_ns() if start_ns is None else start_ns
+        made.append(make_monitor(request.param, start, IgnoreRules(DEFAULT_IGNORE)))
+        return made[-1]
+
+    yield make
+    for monitor in made:
+        monitor.close()
+
+
+def watching(new_monitor: MakeMonitor, *files: Path) -> Monitor:
+    """A monitor watching ``files``, past its first (baseline) poll."""
+    monitor = new_monitor()
+    monitor.add_files([str(f) for f in files])
+    monitor.poll()
+    return monitor
+
+
+def tracking(new_monitor: MakeMonitor, pattern: str, root: Path) -> Monitor:
+    """A monitor tracking a directory or glob, past its first (baseline) poll."""
+    monitor = new_monitor()
+    tree = parse_track(pattern, str(root))
+    assert not isinstance(tree, str), f"{pattern!r} should be a tree"
+    monitor.add_tree(tree)
+    monitor.poll()
+    return monitor
+
+
+def changed_soon(monitor: Monitor, path: Path) -> set[str]:
+    """Poll until ``path`` is reported (or time runs out); return everything reported."""
+    seen: set[str] = set()
+    deadline = time.monotonic() + TIMEOUT
+    while str(path) not in seen and time.monotonic() < deadline:
+        seen.update(monitor.poll())
+    return seen
+
+
+def changed_for_a_while(monitor: Monitor) -> set[str]:
+    """Everything reported over a short settle time."""
+    seen: set[str] = set(monitor.poll())
+    deadline = time.monotonic() + SETTLE
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+        seen.update(monitor.poll())
+    return seen
+
+
+# -- edits to a watched file ---------------------------------------------------
+
+
+def test_nothing_changed_reports_nothing(new_monitor: MakeMonitor, tmp_path: Path) -> None:
+    f = write(tmp_path / "a.py", "A = 1\n")
+    monitor = watching(new_monitor, f)
+    assert changed_for_a_while(monitor) == set()
+
+
+def test_edit_in_the_same_second_with_same_size_counts(
+    new_monitor: MakeMonitor, tmp_path: Path
+) -> None:
+    f = write(tmp_path / "a.py", "A = 1\n")
+    second = mtime_ns(f) // 10**9 * 10**9
+    set_mtime(f, second + 100)
+    monitor = watching(new_monitor, f)
+    f.write_text("A = 2\n")
+    set_mtime(f, second + 500)  # same whole second, same size, same inode
+    assert str(f) in changed_soon(monitor, f)
+
+
+def test_save_by_rename_with_same_size_and_restored_mtime_counts(
+    new_monitor: MakeMonitor, tmp_path: Path
+) -> None:
+    f = write(tmp_path / "a.py", "A = 1\n")
+    before = os.stat(f)
+    monitor = watching(new_monitor, f)
+    tmp = write(tmp_path / ".a.py.tmp", "A = 2\n")
+    set_mtime(tmp, before.st_mtime_ns)
+    os.replace(tmp, f)
+    after = os.stat(f)
+    assert (after.st_mtime_ns, after.st_size) == (before.st_mtime_ns, before.st_size)
+    assert str(f) in changed_soon(monitor, f)
+
+
+def test_older_copy_restored_over_a_file_counts(new_monitor: MakeMonitor, tmp_path: Path) -> None:
+    f = write(tmp_path / "a.py", "A = 1\n", age=10)
+    monitor = watching(new_monitor, f)
+    write(f, "A = 0\n", age=AGE)  # mtime goes backwards, size unchanged
+    assert str(f) in changed_soon(monitor, f)
+
+
+def test_deleted_file_counts(new_monitor: MakeMonitor, tmp_path: Path) -> None:
+    f = write(tmp_path / "a.py", "A = 1\n")
+    monitor = watching(new_monitor, f)
+    f.unlink()
+    assert str(f) in changed_soon(monitor, f)
+
+
+def test_file_reappearing_after_deletion_counts(new_monitor: MakeMonitor, tmp_path: Path) -> None:
+    f = write(tmp_path / "a.py", "A = 1\n")
+    monitor = watching(new_monitor, f)
+    f.unlink()
+    assert str(f) in changed_soon(monitor, f)
+    write(f, "A = 1\n")
+    assert str(f) in changed_soon(monitor, f)
+
+
+def test_each_change_is_reported_once(new_monitor: MakeMonitor, tmp_path: Path) -> None:
+    f = write(tmp_path / "a.py", "A = 1\n")
+    monitor = watching(new_monitor, f)
+    edit(f, "A = 2\n")
+    assert str(f) in changed_soon(monitor, f)
+    assert changed_for_a_while(monitor) == set()
+
+
+def test_unreadable_file_is_logged_once_and_is_not_a_change(
+    new_monitor: MakeMonitor,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Root reads everything, so deny the stat the way the kernel would for EACCES.
+    f = write(tmp_path / "secret" / "a.py", "A = 1\n")
+    monitor = watching(new_monitor, f)
+    real_stat, real_lstat = os.stat, os.lstat
+
+    def denied(real: Callable[..., os.stat_result]) -> Callable[..., os.stat_result]:
+        def stat(path: object, *args: object, **kwargs: object) -> os.stat_result:
+            if os.fspath(path) == str(f):  # type: ignore[call-overload]
+                raise PermissionError(13, "Permission denied", str(f))
+            return real(path, *args, **kwargs)
+
+        return stat
+
+    monkeypatch.setattr(os, "stat", denied(real_stat))
+    monkeypatch.setattr(os, "lstat", denied(real_lstat))
+    caplog.set_level(logging.DEBUG, logger="reloadmw")
+    edit(f, "A = 2\n")
+    assert changed_for_a_while(monitor) == set()
+    edit(f, "A = 3\n")
+    assert changed_for_a_while(monitor) == set()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, caplog.text
+    assert str(f) in warnings[0].getMessage()
+    assert f"pid={os.getpid()}" in warnings[0].getMessage()
+
+    monkeypatch.undo()  # readable again: the edits made meanwhile now count
+    assert str(f) in changed_soon(monitor, f)
+
+
+# -- ignore rules ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["a.py.swp", "notes~", ".#a.py", "#a.py#", "__pycache__/a.pyc"])
+def test_ignored_files_in_a_tracked_directory_never_count(
+    new_monitor: MakeMonitor, tmp_path: Path, name: str
+) -> None:
+    monitor = tracking(new_monitor, "app/", tmp_path)
+    f = edit(tmp_path / "app" / name, "x")
+    assert str(f) not in changed_for_a_while(monitor)
+    edit(f, "xy")
+    assert str(f) not in changed_for_a_while(monitor)
+
+
+def test_ignored_file_named_explicitly_never_counts(
+    new_monitor: MakeMonitor, tmp_path: Path
+) -> None:
+    f = write(tmp_path / "a.py.swp", "x")
+    monitor = watching(new_monitor, f)
+    edit(f, "xy")
+    f.unlink()
+    assert changed_for_a_while(monitor) == set()
+
+
+# -- directories and globs ----------------------------------------------------------
+
+
+def test_new_file_in_a_tracked_directory_counts(new_monitor: MakeMonitor, tmp_path: Path) -> None:
+    write(tmp_path / "templates" / "index.html", "<p>")
+    monitor = tracking(new_monitor, "templates/", tmp_path)
+    new = write(tmp_path / "templates" / "about.html", "<p>")  # old mtime: its arrival counts
+    assert str(new) in changed_soon(monitor, new)
+
+
+def test_new_file_in_a_new_subdirectory_of_a_tracked_directory_counts(
+    new_monitor: MakeMonitor, tmp_path: Path
+) -> None:
+    write(tmp_path / "templates" / "index.html", "<p>")
+    monitor = tracking(new_monitor, "templates/", tmp_path)
+    new = write(tmp_path / "templates" / "admin" / "users.html", "<p>")
+    assert str(new) in changed_soon(monitor, new)
+
+
+def test_edit_to_a_file_in_a_tracked_directory_counts(
+    new_monitor: MakeMonitor, tmp_path: Path
+) -> None:
+    f = write(tmp_path / "templates" / "deep" / "index.html", "<p>")
+    monitor = tracking(new_monitor, "templates", tmp_path)
+    edit(f, "<div>")
+    assert str(f) in changed_soon(monitor, f)
+
+
+def test_new_file_counts_even_when_the_directory_mtime_does_not_move(
+    new_monitor: MakeMonitor, tmp_path: Path
+) -> None:
+    # Coarse timestamps (1 s on some filesystems, a clock tick on older kernels):
+    # a file created in the same tick as the last change leaves the mtime as it was.
+    templates = write(tmp_path / "templates" / "index.html", "<p>").parent
+    tick = time.time_ns() - 10**8
+    set_mtime(templates, tick)
+    monitor = tracking(new_monitor, "templates/", tmp_path)
+    new = write(templates / "about.html", "<p>")
+    set_mtime(templates, tick)
+    assert str(new) in changed_soon(monitor, new)
+
+
+def test_directory_changing_before_the_first_poll_does_not_make_old_files_new(
+    new_monitor: MakeMonitor, tmp_path: Path
+) -> None:
+    old = write(tmp_path / "templates" / "old.html", "<p>")
+    monitor = new_monitor()
+    tree = parse_track("templates/", str(tmp_path))
+    assert not isinstance(tree, str)
+    monitor.add_tree(tree)
+    new = write(tmp_path / "templates" / "new.html", "<p>")
+    seen = changed_soon(monitor, new)
+    assert str(new) in seen
+    assert str(old) not in seen | changed_for_a_while(monitor)
+
+
+def test_glob_tracking_picks_up_a_new_matching_file(
+    new_monitor: MakeMonitor, tmp_path: Path
+) -> None:
+    write(tmp_path / "static" / "site.css", "a{}")
+    monitor = tracking(new_monitor, "static/**/*.css", tmp_path)
+    new = write(tmp_path / "static" / "themes" / "dark" / "dark.css", "b{}")
+    assert str(new) in changed_soon(monitor, new)
+
+
+def test_glob_tracking_ignores_files_that_do_not_match(
+    new_monitor: MakeMonitor, tmp_path: Path
+) -> None:
+    js = write(tmp_path / "static" / "app.js", "1")
+    monitor = tracking(new_monitor, "static/**/*.css", tmp_path)
+    edit(js, "2")
+    write(tmp_path / "static" / "themes" / "dark.js", "1")
+    write(tmp_path / "static" / "themes" / "dark.css.map", "1")
+    assert changed_for_a_while(monitor) == set()
+
+
+def test_glob_star_does_not_cross_directories(new_monitor: MakeMonitor, tmp_path: Path) -> None:
+    top = write(tmp_path / "static" / "site.css", "a{}")
+    nested = write(tmp_path / "static" / "themes" / "dark.css", "a{}")
+    monitor = tracking(new_monitor, "static/*.css", tmp_path)
+    edit(nested, "b{}")
+    assert changed_for_a_while(monitor) == set()
+    edit(top, "b{}")
+    assert str(top) in changed_soon(monitor, top)
+
+
+def test_tracked_directory_created_after_start_is_watched(
+    new_monitor: MakeMonitor, tmp_path: Path
+) -> None:
+    monitor = tracking(new_monitor, "templates/", tmp_path)
+    new = write(tmp_path / "templates" / "index.html", "<p>")
+    assert str(new) in changed_soon(monitor, new)
+
+
+# -- the start-up baseline -------------------------------------------------------
+
+
+def test_file_saved_after_process_start_counts_on_first_poll(
+    new_monitor: MakeMonitor, tmp_path: Path
+) -> None:
+    f = write(tmp_path / "a.py", "A = 1\n", age=5)
+    monitor = new_monitor(start_ns=time.time_ns() - 10 * 10**9)
+    monitor.add_files([str(f)])
+    assert str(f) in changed_soon(monitor, f)
+
+
+def test_file_saved_before_process_start_does_not_count(
+    new_monitor: MakeMonitor, tmp_path: Path
+) -> None:
+    f = write(tmp_path / "a.py", "A = 1\n", age=20)
+    monitor = new_monitor(start_ns=time.time_ns() - 10 * 10**9)
+    monitor.add_files([str(f)])
+    assert changed_for_a_while(monitor) == set()
+
+
+def test_file_with_a_far_future_mtime_does_not_count_at_start(
+    new_monitor: MakeMonitor, tmp_path: Path
+) -> None:
+    f = write(tmp_path / "a.py", "A = 1\n", age=-86400)  # a day ahead
+    monitor = new_monitor(start_ns=time.time_ns() - 10 * 10**9)
+    monitor.add_files([str(f)])
+    assert changed_for_a_while(monitor) == set()
+
+
+def test_file_in_a_tracked_directory_saved_after_start_counts_on_first_poll(
+    new_monitor: MakeMonitor, tmp_path: Path
+) -> None:
+    old = write(tmp_path / "templates" / "old.html", "<p>", age=20)
+    new = write(tmp_path / "templates" / "new.html", "<p>", age=5)
+    monitor = new_monitor(start_ns=time.time_ns() - 10 * 10**9)
+    tree = parse_track("templates/", str(tmp_path))
+    assert not isinstance(tree, str)
+    monitor.add_tree(tree)
+    seen = changed_soon(monitor, new)
+    assert str(new) in seen
+    assert str(old) not in seen
+
+
+def test_monitor_counts_the_files_it_watches(new_monitor: MakeMonitor, tmp_path: Path) -> None:
+    files = [write(tmp_path / f"m{i}.py") for i in range(3)]
+    write(tmp_path / "templates" / "a.html")
+    write(tmp_path / "templates" / "b.html")
+    monitor = watching(new_monitor, *files)
+    tree = parse_track("templates/", str(tmp_path))
+    assert not isinstance(tree, str)
+    monitor.add_tree(tree)
+    monitor.poll()
+    assert len(monitor) == 5
+
+
+def test_symlink_loop_in_a_tracked_directory_is_watched_once(
+    new_monitor: MakeMonitor, tmp_path: Path
+) -> None:
+    index = write(tmp_path / "templates" / "index.html", "<p>")
+    (tmp_path / "templates" / "self").symlink_to(".")
+    (tmp_path / "templates" / "also_self").symlink_to(".")
+    (tmp_path / "templates" / "sub").mkdir()
+    (tmp_path / "templates" / "sub" / "up").symlink_to("..")
+    (tmp_path / "templates" / "knot").symlink_to("knot")  # ELOOP on stat
+    monitor = tracking(new_monitor, "templates/", tmp_path)
+    assert len(monitor) <= 2  # index.html (and perhaps the unreadable "knot")
+    edit(index, "<div>")
+    assert changed_soon(monitor, index) == {str(index)}
+    new = write(tmp_path / "templates" / "sub" / "new.html", "<p>")
+    assert changed_soon(monitor, new) == {str(new)}
