@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import os
 import re
 import shutil
 import subprocess
@@ -29,7 +30,6 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from tests.servers import (  # noqa: E402
     ApacheServer,
-    edit_file,
     http_get,
     make_world_readable_dir,
 )
@@ -84,7 +84,7 @@ class Hello(App):
     def edit(self) -> str:
         self.edits += 1
         marker = f"Hello, edit {self.edits}"
-        edit_file(self.root / "greeting.py", f"TEXT = {marker!r}\n")
+        save(self.root / "greeting.py", f"TEXT = {marker!r}\n")
         return marker
 
 
@@ -124,8 +124,16 @@ class Django(App):
     def edit(self) -> str:
         self.edits += 1
         marker = f"v{self.edits}"
-        edit_file(self.root / "mysite" / "version.py", f"VERSION = {marker!r}\n")
+        save(self.root / "mysite" / "version.py", f"VERSION = {marker!r}\n")
         return marker
+
+
+def save(path: Path, text: str) -> None:
+    """Save as many editors do, by rename: no request ever sees half a file."""
+    new = path.with_name(path.name + ".new")
+    new.write_text(text)
+    new.chmod(0o644)
+    os.replace(new, path)
 
 
 def first_answer(port: int, wanted: Callable[[str], bool]) -> float:

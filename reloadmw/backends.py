@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import errno
+import gc
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from .stat_monitor import StatMonitor
 
 if TYPE_CHECKING:
     from .interfaces import Monitor
+    from .patterns import IgnoreRules
 
 log = logging.getLogger("reloadmw")
 
@@ -20,7 +23,7 @@ BACKENDS = ("auto", "stat", "inotify")
 BACKEND_ENV = "RELOADMW_BACKEND"
 
 
-def make_monitor(backend: str, start_ns: int, ignored: Callable[[str], bool]) -> Monitor:
+def make_monitor(backend: str, start_ns: int, ignored: IgnoreRules) -> Monitor:
     """A monitor for ``backend``; ``start_ns`` is when this process started.
 
     ``auto`` takes ``RELOADMW_BACKEND`` if set, else inotify on Linux, and falls
@@ -43,13 +46,20 @@ def make_monitor(backend: str, start_ns: int, ignored: Callable[[str], bool]) ->
         return StatMonitor(start_ns, ignored)
 
 
-def _inotify(start_ns: int, ignored: Callable[[str], bool]) -> Monitor:
+def _inotify(start_ns: int, ignored: IgnoreRules) -> Monitor:
     """An :class:`InotifyMonitor`; RuntimeError saying why and what to do if it cannot start."""
     from .inotify_monitor import InotifyMonitor
 
     pid = os.getpid()
     try:
-        return InotifyMonitor(start_ns, ignored)
+        try:
+            return InotifyMonitor(start_ns, ignored)
+        except OSError as exc:
+            if exc.errno != errno.EMFILE:
+                raise
+            # Middlewares dropped but not yet collected still hold their instances.
+            gc.collect()
+            return InotifyMonitor(start_ns, ignored)
     except ImportError as exc:
         raise RuntimeError(
             f"reloadmw (pid={pid}): the inotify backend needs the inotify_simple package "

@@ -20,9 +20,9 @@ import time
 import weakref
 from collections.abc import Iterable, Sequence
 from stat import S_ISLNK
-from typing import Callable, Protocol
+from typing import Protocol
 
-from .patterns import Tree
+from .patterns import IgnoreRules, Tree
 from .stat_monitor import Stamp, StatMonitor
 
 log = logging.getLogger("reloadmw")
@@ -103,7 +103,7 @@ class InotifyMonitor(StatMonitor):
     def __init__(
         self,
         start_ns: int,
-        ignored: Callable[[str], bool],
+        ignored: IgnoreRules,
         inotify: Inotify | None = None,
     ) -> None:
         super().__init__(start_ns, ignored)
@@ -128,13 +128,15 @@ class InotifyMonitor(StatMonitor):
         fresh = len(self._fresh)
         super().add_files(paths)
         # Watch first, baseline later (at the next poll): no edit falls in between.
-        for path in self._fresh[fresh:]:
-            directory = path.rpartition(os.sep)[0] or os.sep
+        new = self._fresh[fresh:]
+        sep = os.sep
+        for directory in dict.fromkeys([p.rpartition(sep)[0] or sep for p in new]):
             if directory not in self._wds and (
                 directory in self._unwatchable or not self._watch(directory)
             ):
                 self._unwatchable.add(directory)
-                self._polled.add(path)
+        if self._unwatchable:
+            self._polled.update(p for p in new if _parent(p) in self._unwatchable)
 
     def add_tree(self, tree: Tree) -> None:
         super().add_tree(tree)
@@ -292,6 +294,11 @@ class InotifyMonitor(StatMonitor):
             _read_sysctl(WATCHES_SYSCTL),
             WATCHES_SYSCTL,
         )
+
+
+def _parent(path: str) -> str:
+    """The directory whose watch sees ``path`` (as in add_files; os.path.dirname is slower)."""
+    return path.rpartition(os.sep)[0] or os.sep
 
 
 def _read_sysctl(name: str) -> str:

@@ -17,7 +17,7 @@ from .endpoint_options import endpoint_options
 from .loader import lazy_app
 from .modules import ModuleFiles
 from .patterns import DEFAULT_IGNORE, IgnoreRules, parse_track
-from .precheck import syntax_error
+from .precheck import forget_bytecode, syntax_error
 from .startup import process_start_ns
 
 if TYPE_CHECKING:
@@ -130,6 +130,7 @@ class ReloadMiddleware:
         self._broken: dict[str, str] = {}  # .py file -> its syntax error
         self._claimed = False  # a restart is on its way for the pending changes
         self._reload_requested = False
+        self._hooked = False  # mod_wsgi calls reload_required before each request
         self.restarts = 0
         self.last_check: float | None = None
         self._router: Router | None = None
@@ -159,15 +160,22 @@ class ReloadMiddleware:
     def _checked_call(
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
+        if self._hooked:
+            # reload_required already checked before this request. A change seen
+            # here instead would restart only after it, while requests arriving
+            # meanwhile pass the hook (nothing pending yet) and get old code.
+            return self._dispatch(environ, start_response)
         reason = self._check_due()
         if reason is None:
             return self._dispatch(environ, start_response)
         strategy = self._strategy or strategies.choose(environ)
         log.info(
-            "reloadmw (pid=%d): change detected in %s; restarting (%s) after this request",
+            "reloadmw (pid=%d): change detected in %s; %s after this request",
             os.getpid(),
             strategies.describe(reason),
-            strategy.name,
+            f"restarting ({strategy.name})"
+            if strategy.exits_process
+            else f"calling the {strategy.name!r} restart strategy",
         )
         try:
             body = self._dispatch(environ, start_response)
@@ -178,6 +186,7 @@ class ReloadMiddleware:
 
     def reload_required(self, resource: object = None) -> bool:
         """mod_wsgi's daemon-mode hook: True makes mod_wsgi restart before the request."""
+        self._hooked = True
         if self._reload_requested:
             return True
         if self._router is not None and self._router.restart_due():
@@ -218,6 +227,16 @@ class ReloadMiddleware:
                 self._monitor.add_files([watched])
             else:
                 self._monitor.add_tree(watched)
+
+    def close(self) -> None:
+        """Stop watching and release the monitor's OS resources (an inotify descriptor).
+
+        Needed only by code that builds many middlewares in one process, such
+        as tests; after it, no change is detected any more.
+        """
+        with self._lock:
+            self._next_check = math.inf
+            self._monitor.close()
 
     def _check_due(self) -> list[str] | None:
         """Scan if no other thread is; return the reason if this request must restart."""
@@ -260,6 +279,7 @@ class ReloadMiddleware:
         if self.precheck and not self._all_compile():
             return None
         reason = list(self._pending)
+        forget_bytecode(reason)
         self._pending.clear()
         self._claimed = True
         return reason

@@ -17,7 +17,8 @@ only here (``pip install reloadmw[paste]``)::
     [pipeline:main]
     pipeline = reload myapp
 
-Relative ``track`` paths start from the directory of the ini file (``here``).
+Relative paths (``track``, ``root``, ``state_dir``) start from the directory
+of the ini file (``here``).
 ``enabled = false`` makes the filter hand back the app untouched, so one ini
 works in development and production.
 """
@@ -49,6 +50,8 @@ def make_filter(global_conf: Mapping[str, str], **local_conf: str) -> Filter:
         return _passthrough
     here = global_conf.get("here") or os.getcwd()
     options["root"] = os.path.join(here, options.get("root", ""))
+    if "state_dir" in options:
+        options["state_dir"] = os.path.join(here, options["state_dir"])
 
     def filter_app(app: WSGIApplication) -> WSGIApplication:
         return ReloadMiddleware(app, **options)

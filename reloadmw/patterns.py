@@ -47,6 +47,13 @@ class IgnoreRules:
     def ignores_dir(self, path: str) -> bool:
         return self(os.path.join(path, "x"))
 
+    def kept(self, paths: Iterable[str]) -> list[str]:
+        """The paths not ignored, in order: one C-level search for most of them."""
+        clue = self._clue
+        if clue is None or os.sep != "/":
+            return [p for p in paths if not self(p)]
+        return [p for p in paths if clue(p) is None or not self(p)]
+
 
 def _required_text(pattern: str) -> str:
     """The longest literal run that every path matching ``pattern`` contains ("" if unsure)."""

@@ -148,10 +148,10 @@ class ReExec:
         if self._idle is None:
             if threading.current_thread() is not threading.main_thread():
                 raise RuntimeError(
-                    f"reloadmw (pid={os.getpid()}): restart='exec' was named for a threaded "
-                    f"server, and re-executing now would cut off the responses still being "
-                    f"written. Use restart='auto' (it watches waitress's connections) or a "
-                    f"single-threaded server"
+                    f"reloadmw (pid={os.getpid()}): not re-executing from server thread "
+                    f"{threading.current_thread().name!r}: it would cut off the responses "
+                    f"other threads are still writing. Use restart='auto' (it watches "
+                    f"waitress's connections) or a single-threaded server"
                 )
             reexec()
             return
@@ -169,7 +169,15 @@ class ReExec:
                 os.getpid(),
                 self._timeout,
             )
-        reexec()
+        try:
+            reexec()
+        except OSError:
+            log.exception(
+                "reloadmw (pid=%d): re-executing %s failed; still serving the current code. "
+                "Restart the server by hand",
+                os.getpid(),
+                " ".join(command_line()),
+            )
 
 
 def command_line() -> list[str]:
@@ -219,7 +227,9 @@ def waitress_idle(environ: Mapping[str, object]) -> IdleProbe | None:
 
     def idle() -> bool:
         return all(
-            not getattr(channel, "requests", None) and not getattr(channel, "total_outbufs_len", 0)
+            not getattr(channel, "request", None)  # one being read
+            and not getattr(channel, "requests", None)  # ones being served
+            and not getattr(channel, "total_outbufs_len", 0)  # answers not yet sent
             for channel in list(channels.values())
         )
 

@@ -6,9 +6,9 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Sequence
-from typing import Callable, Optional
+from typing import Optional
 
-from .patterns import Tree
+from .patterns import IgnoreRules, Tree
 
 log = logging.getLogger("reloadmw")
 
@@ -30,7 +30,7 @@ class StatMonitor:
 
     name = "stat"
 
-    def __init__(self, start_ns: int, ignored: Callable[[str], bool]) -> None:
+    def __init__(self, start_ns: int, ignored: IgnoreRules) -> None:
         self._start_ns = start_ns
         self._ignored = ignored
         self._stamps: dict[str, Stamp] = {}
@@ -42,7 +42,8 @@ class StatMonitor:
         return len(self._stamps) + len(self._fresh)
 
     def add_files(self, paths: Sequence[str]) -> None:
-        self._fresh.extend(p for p in paths if p not in self._stamps and not self._ignored(p))
+        stamps = self._stamps
+        self._fresh.extend(p for p in self._ignored.kept(paths) if p not in stamps)
 
     def add_tree(self, tree: Tree) -> None:
         self._fresh.extend(self._add_dir(tree.root, tree))

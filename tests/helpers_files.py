@@ -106,11 +106,13 @@ class Restarts:
 
     def __init__(self, fail: bool = False) -> None:
         self.reasons: list[list[str]] = []
+        self.times: list[float] = []  # wall time of each call
         self.fail = fail
         self.__qualname__ = "Restarts"
 
     def __call__(self, reason: Sequence[str]) -> None:
         self.reasons.append(list(reason))
+        self.times.append(time.time())
         if self.fail:
             raise RuntimeError("restart callback failed on purpose")
 
@@ -124,8 +126,13 @@ def hello_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterab
     return [b"hello"]
 
 
-def spy_on_monitors(monkeypatch: pytest.MonkeyPatch) -> list[SpyMonitor]:
-    """Make every middleware built from now on use a :class:`SpyMonitor`; return them."""
+@contextlib.contextmanager
+def spying_on_monitors(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[SpyMonitor]]:
+    """Every middleware built in the block gets a :class:`SpyMonitor`, closed at the end.
+
+    Closing matters: each inotify monitor holds one of the user's few inotify
+    instances (``fs.inotify.max_user_instances``, shared by every process).
+    """
     spies: list[SpyMonitor] = []
 
     def make(backend: str, start_ns: int, ignored: Any) -> SpyMonitor:
@@ -133,7 +140,11 @@ def spy_on_monitors(monkeypatch: pytest.MonkeyPatch) -> list[SpyMonitor]:
         return spies[-1]
 
     monkeypatch.setattr(middleware, "make_monitor", make)
-    return spies
+    try:
+        yield spies
+    finally:
+        for spy in spies:
+            spy.close()
 
 
 def start_now(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -431,7 +431,8 @@ class CommandServer(ServerProcess):
     """Any server started from a command line: gunicorn, uWSGI, pserve, ``python app.py``.
 
     ``argv`` must make the server listen on ``127.0.0.1:port``; ``env`` is
-    added to this process's environment.
+    added to this process's environment. ``TMPDIR`` is the server's root, so
+    whatever the server leaves in its temporary directory goes with it.
     """
 
     def __init__(
@@ -448,7 +449,7 @@ class CommandServer(ServerProcess):
         super().__init__(port, ready_path)
         self.argv = list(argv)
         self.cwd = cwd
-        self.env = {**os.environ, **(env or {})}
+        self.env = {**os.environ, "TMPDIR": str(self.root), **(env or {})}
 
     def command(self) -> list[str]:
         return self.argv

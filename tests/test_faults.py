@@ -235,6 +235,25 @@ def test_a_module_imported_from_a_zip_is_watched_through_the_zip(
     sys.modules.pop("zipped_faults", None)
 
 
+def test_once_mod_wsgi_calls_the_hook_only_the_hook_detects_changes(
+    sandbox: Sandbox, backend: str
+) -> None:
+    """A change seen by the app call would restart only after that response, while
+    requests arriving meanwhile pass the hook and get old code."""
+    watched = sandbox.write("hooked.py", "VALUE = 0\n")
+    mw = sandbox.middleware(hello, backend=backend, track=("hooked.py",))
+    assert mw.reload_required("/") is False
+
+    edit_file(watched, "VALUE = 1\n")
+    time.sleep(0.05)  # a slow first request: the check is due again when the app is called
+    assert call(mw) == b"ok"
+    assert sandbox.restarts.reasons == []
+
+    assert wait_until(lambda: mw.reload_required("/"), 5.0) is True
+    assert mw.reload_required("/") is True  # every later request of this process too
+    assert call(mw) == b"ok" and sandbox.restarts.reasons == []
+
+
 # -- threads ---------------------------------------------------------------------
 
 
@@ -257,12 +276,13 @@ def hammer(mw: ReloadMiddleware, stop: threading.Event, failures: list[BaseExcep
         except BaseException as exc:  # report anything to the test thread
             failures.append(exc)
             return
+        time.sleep(0)  # a server thread waits on its socket between requests
 
 
 def test_imports_in_other_threads_during_scans_cause_no_error_and_one_trigger_per_change(
     sandbox: Sandbox, backend: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    names = [f"stress_mod_{i:03d}" for i in range(120)]
+    names = [f"stress_mod_{i:03d}" for i in range(40)]
     for name in names:
         sandbox.write(f"{name}.py", "VALUE = 1\n")
     watched = sandbox.write("stress_watched.py", "VALUE = 0\n")
@@ -273,11 +293,14 @@ def test_imports_in_other_threads_during_scans_cause_no_error_and_one_trigger_pe
     failures: list[BaseException] = []
 
     def importer(chunk: list[str]) -> None:
+        """Import, alias, drop and import again, until the test ends."""
         try:
-            for name in chunk:
-                importlib.import_module(name)
-                sys.modules[f"{name}_alias"] = sys.modules[name]  # churn: add and remove
-                del sys.modules[f"{name}_alias"]
+            while not stop.is_set():
+                for name in chunk:
+                    importlib.import_module(name)
+                    sys.modules[f"{name}_alias"] = sys.modules.pop(name)
+                for name in chunk:
+                    del sys.modules[f"{name}_alias"]
         except BaseException as exc:
             failures.append(exc)
 
@@ -289,8 +312,6 @@ def test_imports_in_other_threads_during_scans_cause_no_error_and_one_trigger_pe
         for number in range(1, 6):
             save_atomically(watched, f"VALUE = {number}\n")
             wait_until(restarted(sandbox.restarts, number), 10.0)
-        for thread in importers:
-            thread.join()
         time.sleep(0.2)  # the request threads keep checking: no late duplicate trigger
     finally:
         stop.set()
@@ -300,7 +321,6 @@ def test_imports_in_other_threads_during_scans_cause_no_error_and_one_trigger_pe
     assert failures == []
     assert errors(caplog) == []
     assert sandbox.restarts.reasons == [[str(watched)]] * 5
-    assert all(name in sys.modules for name in names)
 
 
 def test_interval_zero_under_concurrent_load_checks_every_request_and_misses_nothing(
@@ -339,7 +359,8 @@ def test_interval_zero_under_concurrent_load_checks_every_request_and_misses_not
 
     assert sandbox.restarts.reasons == [[str(watched)]] * 5
     # Every request went to the check (it scanned, or another thread was scanning),
-    # except one that read the very same monotonic clock value as the last scan.
+    # except one that read the clock just before another thread's scan began and
+    # compared after it: that scan covers it.
     assert all(served)
     assert sum(served) - next(checks) <= sum(served) // 10_000
 

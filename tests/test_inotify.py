@@ -7,6 +7,7 @@ are in test_monitor_behaviour.py, which runs against this backend too.
 from __future__ import annotations
 
 import errno
+import gc
 import logging
 import os
 import resource
@@ -28,10 +29,11 @@ from reloadmw.stat_monitor import StatMonitor
 from tests.helpers_files import (
     IGNORE,
     Restarts,
+    SpyMonitor,
     edit,
     hello_app,
     new_modules_forgotten,
-    spy_on_monitors,
+    spying_on_monitors,
     start_now,
     write,
 )
@@ -48,6 +50,13 @@ def monitors() -> Iterator[list[InotifyMonitor]]:
     yield made
     for monitor in made:
         monitor.close()
+
+
+@pytest.fixture
+def spies(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[SpyMonitor]]:
+    """The monitors of middlewares built in the test, closed at its end."""
+    with spying_on_monitors(monkeypatch) as made:
+        yield made
 
 
 @pytest.fixture
@@ -197,10 +206,9 @@ def test_event_queue_overflow_triggers_one_full_stat_pass(
 
 
 def test_module_imported_after_start_gets_a_watch_at_the_next_check(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spies: list[SpyMonitor]
 ) -> None:
     start_now(monkeypatch)
-    spies = spy_on_monitors(monkeypatch)
     module = write(tmp_path / "late_pkg" / "late_module.py", "VALUE = 1\n")
     write(tmp_path / "late_pkg" / "__init__.py")
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -337,10 +345,9 @@ def _get(app: Callable[..., Any]) -> str:
 
 
 def test_interval_zero_under_concurrent_load_checks_every_request_and_restarts_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spies: list[SpyMonitor]
 ) -> None:
     start_now(monkeypatch)
-    spies = spy_on_monitors(monkeypatch)
     config = write(tmp_path / "config.ini", "[app]\n")
     restarts = Restarts()
     app = ReloadMiddleware(
@@ -380,9 +387,10 @@ def test_interval_zero_under_concurrent_load_checks_every_request_and_restarts_o
     assert restarts.reasons == [[str(config)]]
 
 
-def test_no_thread_and_no_cpu_while_idle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_thread_and_no_cpu_while_idle(
+    monkeypatch: pytest.MonkeyPatch, spies: list[SpyMonitor]
+) -> None:
     start_now(monkeypatch)
-    spies = spy_on_monitors(monkeypatch)
     threads = threading.active_count()
     app = ReloadMiddleware(hello_app, interval=0, ignore=IGNORE, restart=Restarts())
     assert spies[0].name == "inotify"
@@ -391,3 +399,21 @@ def test_no_thread_and_no_cpu_while_idle(tmp_path: Path, monkeypatch: pytest.Mon
     cpu = time.process_time()
     time.sleep(1.0)
     assert time.process_time() - cpu < 0.02
+
+
+def test_instances_of_dropped_middlewares_are_collected_before_inotify_gives_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A reference cycle keeps each dropped monitor (and its inotify instance)
+    # alive until the cycle collector runs; the limit is 128 per user by default.
+    limit = int(Path("/proc/sys/fs/inotify/max_user_instances").read_text())
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(limit + 1):
+            monitor = make_monitor("inotify", time.time_ns(), IgnoreRules(()))
+            monitor.cycle = monitor  # type: ignore[attr-defined]
+            del monitor
+    finally:
+        gc.enable()
+        gc.collect()

@@ -294,7 +294,7 @@ def check_load(
     if old_for is None:
         assert restarts >= 2 * EDITS
     else:
-        assert restarts == 2 * EDITS, "each edit must restart each process exactly once"
+        assert restarts == 2 * EDITS, f"one restart per process per edit\n{server.describe()}"
         assert len(late) == 2 * EDITS, f"each edit must be detected in each process: {late}"
         if old_for == 0:
             assert lags == [], (late, server.describe())

@@ -302,31 +302,30 @@ def test_tracked_directory_created_after_start_is_watched(
 # -- the start-up baseline -------------------------------------------------------
 
 
+def first_poll(new_monitor: MakeMonitor, path: Path, age: float) -> set[str]:
+    """Save ``path`` ``age`` seconds ago, in a process that started 10 s ago; first poll."""
+    write(path, "A = 1\n", age=age)
+    monitor = new_monitor(start_ns=time.time_ns() - 10 * 10**9)
+    monitor.add_files([str(path)])
+    return changed_soon(monitor, path) if 0 < age < 10 else changed_for_a_while(monitor)
+
+
 def test_file_saved_after_process_start_counts_on_first_poll(
     new_monitor: MakeMonitor, tmp_path: Path
 ) -> None:
-    f = write(tmp_path / "a.py", "A = 1\n", age=5)
-    monitor = new_monitor(start_ns=time.time_ns() - 10 * 10**9)
-    monitor.add_files([str(f)])
-    assert str(f) in changed_soon(monitor, f)
+    assert first_poll(new_monitor, tmp_path / "a.py", age=5) == {str(tmp_path / "a.py")}
 
 
 def test_file_saved_before_process_start_does_not_count(
     new_monitor: MakeMonitor, tmp_path: Path
 ) -> None:
-    f = write(tmp_path / "a.py", "A = 1\n", age=20)
-    monitor = new_monitor(start_ns=time.time_ns() - 10 * 10**9)
-    monitor.add_files([str(f)])
-    assert changed_for_a_while(monitor) == set()
+    assert first_poll(new_monitor, tmp_path / "a.py", age=20) == set()
 
 
 def test_file_with_a_far_future_mtime_does_not_count_at_start(
     new_monitor: MakeMonitor, tmp_path: Path
 ) -> None:
-    f = write(tmp_path / "a.py", "A = 1\n", age=-86400)  # a day ahead
-    monitor = new_monitor(start_ns=time.time_ns() - 10 * 10**9)
-    monitor.add_files([str(f)])
-    assert changed_for_a_while(monitor) == set()
+    assert first_poll(new_monitor, tmp_path / "a.py", age=-86400) == set()  # a day ahead
 
 
 def test_file_in_a_tracked_directory_saved_after_start_counts_on_first_poll(

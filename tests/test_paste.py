@@ -14,6 +14,7 @@ import webtest  # type: ignore[import-untyped]
 from paste.deploy import loadapp  # type: ignore[import-untyped]
 
 from reloadmw import ReloadMiddleware
+from reloadmw.passwords import hash_password
 from reloadmw.paste import _converters, make_filter
 
 if TYPE_CHECKING:
@@ -176,3 +177,32 @@ def test_relative_root_starts_at_the_ini_directory(tmp_path: Path) -> None:
         "[pipeline:main]\npipeline = reload hello\n",
     )
     assert app.root == str(tmp_path / "conf")
+
+
+def test_endpoint_options_from_the_ini_protect_the_reload_url(tmp_path: Path) -> None:
+    hashed = hash_password("s3cret")
+    app = load(
+        tmp_path,
+        APP
+        + textwrap.dedent(
+            f"""
+            [filter:reload]
+            use = egg:reloadmw
+            password = {hashed}
+            endpoint = /_admin/reload
+            allow_from = 127.0.0.1 ::1
+            require_https = false
+            scope = process
+            state_dir = state
+            [pipeline:main]
+            pipeline = reload hello
+            """
+        ),
+    )
+    client = webtest.TestApp(app, extra_environ={"REMOTE_ADDR": "127.0.0.1"})
+
+    client.get("/_admin/reload", status=401)
+    client.authorization = ("Basic", ("", "s3cret"))
+    status = client.get("/_admin/reload").json
+    assert status["scope"] == "process"
+    assert client.get("/_admin/reload", extra_environ={"REMOTE_ADDR": "10.0.0.1"}, status=403)

@@ -28,7 +28,7 @@ from reloadmw.restart import (
     unknown_server,
 )
 from reloadmw.winapi import SIGNAL_PARENT_RESTART, WindowsApacheRestart
-from tests.helpers_files import IGNORE, edit, hello_app, start_now, write
+from tests.helpers_files import IGNORE, edit, hello_app, spying_on_monitors, start_now, write
 
 
 class FakeLibhttpd:
@@ -82,12 +82,13 @@ def views(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def auto_mw(views: Path, monkeypatch: pytest.MonkeyPatch) -> ReloadMiddleware:
+def auto_mw(views: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ReloadMiddleware]:
     """A middleware with ``restart="auto"`` watching ``views``."""
     start_now(monkeypatch)
-    return ReloadMiddleware(
-        hello_app, interval=0, quiet=0, track=str(views), ignore=IGNORE, restart="auto"
-    )
+    with spying_on_monitors(monkeypatch):
+        yield ReloadMiddleware(
+            hello_app, interval=0, quiet=0, track=str(views), ignore=IGNORE, restart="auto"
+        )
 
 
 def get(mw: ReloadMiddleware, **environ: str) -> webtest.TestResponse:
