@@ -73,7 +73,7 @@ class Sandbox:
         tb: TracebackType | None,
     ) -> None:
         for middleware in self._made:
-            middleware._monitor.close()  # the inotify backend holds a file descriptor
+            middleware.close()  # the inotify backend holds a file descriptor
         for name in set(sys.modules) - self._before:
             if str(getattr(sys.modules.get(name), "__file__", "")).startswith(str(self.root)):
                 del sys.modules[name]

@@ -67,9 +67,13 @@ SCRIPT = f"""\
 import logging
 import burstapp
 from reloadmw import ReloadMiddleware
+from reloadmw.patterns import DEFAULT_IGNORE
 
 logging.basicConfig(level=logging.INFO)
-application = ReloadMiddleware(burstapp.application, interval={INTERVAL!r})
+# Not the library itself (an editable install): only the app's edits count.
+application = ReloadMiddleware(
+    burstapp.application, interval={INTERVAL!r}, ignore=(*DEFAULT_IGNORE, "reloadmw/*")
+)
 reload_required = application.reload_required
 """
 

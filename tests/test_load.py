@@ -100,9 +100,15 @@ import logging
 
 import loadapp
 from reloadmw import ReloadMiddleware
+from reloadmw.patterns import DEFAULT_IGNORE
 
 logging.basicConfig(level=logging.INFO, format="%(created).6f %(message)s")
-application = ReloadMiddleware(loadapp.application, interval={interval!r}, quiet={quiet!r})
+application = ReloadMiddleware(
+    loadapp.application,
+    interval={interval!r},
+    quiet={quiet!r},
+    ignore=(*DEFAULT_IGNORE, "reloadmw/*"),  # not the library (an editable install)
+)
 {hook}
 """
 HOOK = "reload_required = application.reload_required"
