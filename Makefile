@@ -2,6 +2,7 @@
 #   make demo   serve examples/hello under Apache + mod_wsgi daemon mode (PORT=8080 to choose)
 #   make test   the whole test suite, real Apache included, then ruff and mypy
 PY := .venv/bin/python
+LINTED := reloadmw tests examples scripts benchmarks
 
 .PHONY: demo test
 
@@ -12,5 +13,6 @@ demo:
 test:
 	bash scripts/bootstrap
 	$(PY) -m pytest
-	.venv/bin/ruff check reloadmw tests examples scripts
+	.venv/bin/ruff check $(LINTED)
+	.venv/bin/ruff format --check $(LINTED)
 	.venv/bin/mypy --strict reloadmw

@@ -28,7 +28,7 @@ sys.path.insert(0, HERE)
 import per_request  # noqa: E402
 
 SIZES = (1000, 5000, 20000)
-ROUNDS = {1000: 15, 5000: 9, 20000: 5}
+ROUNDS = {1000: 21, 5000: 11, 20000: 7}
 
 SCAN_ROWS = [
     ("floor", "floor: os.stat loop over a prebuilt list"),
@@ -94,7 +94,7 @@ def print_scans(results: list[dict[str, Any]]) -> None:
     watched = "".join(
         f"{str(r['watched']['first']) + '..' + str(r['watched']['last']):>24s}" for r in results
     )
-    print(f"{'files reloadmw watches (first..last round)':48s}{watched}")
+    print(f"{'files watched (checks..after all imports)':48s}{watched}")
     for backend in ("stat", "inotify"):
         cells = "".join(f"{r['memory per file'][backend]:>22.0f} B" for r in results)
         print(f"{'memory per watched file, ' + backend:48s}{cells}")
@@ -165,7 +165,7 @@ def targets(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
-    parser.add_argument("--rounds", type=int, help="rounds per size (default: 15, 9, 5)")
+    parser.add_argument("--rounds", type=int, help="rounds per size (default: 21, 11, 7)")
     parser.add_argument("--no-apache", action="store_true", help="skip the end-to-end run")
     args = parser.parse_args()
     print(
@@ -177,7 +177,7 @@ def main() -> None:
     for n in args.sizes:
         print(f"  N={n} ...", flush=True)
         results.append(scan(n, args.rounds or ROUNDS.get(n, 5)))
-    requests = per_request.measure(rounds=args.rounds or 15)
+    requests = per_request.measure(rounds=args.rounds or 31, n=100_000)
     idle = idle_cost()
     print()
     print_scans(results)

@@ -16,7 +16,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if p not in ("", BENCH_DIR)]  # as an app's sys.path
@@ -31,9 +31,12 @@ from reloadmw.inotify_monitor import InotifyMonitor  # noqa: E402
 from reloadmw.patterns import DEFAULT_IGNORE, IgnoreRules  # noqa: E402
 
 NEW_IMPORTS = 100
+#: Rounds of "check after NEW_IMPORTS new imports", after the others.
+AFTER_ROUNDS = 5
 #: Calls per sample for checks that take microseconds.
 FAST_REPEAT = 2000
 IGNORED = IgnoreRules(DEFAULT_IGNORE)
+T = TypeVar("T")
 
 
 def hello(environ: Any, start_response: Any) -> list[bytes]:
@@ -115,30 +118,39 @@ def run(n: int, rounds: int, root: Path) -> dict[str, Any]:
     }
     times: dict[str, list[float]] = {}
     ratios: dict[str, list[float]] = {}
-    for r in range(rounds):
-        # A different candidate goes first each round: none always gets a cold cache.
-        order = list(checks.items())
-        order = order[r % len(order) :] + order[: r % len(order)]
-        sample = {name: timed(check, repeat) for name, (check, repeat) in order}
-        sample["inotify watch set-up"] = watch_setup(paths)
-        corpus.import_all(files.new_batch(NEW_IMPORTS))
-        later = list(after.items())
-        for name, check in later[r % len(later) :] + later[: r % len(later)]:
-            sample[f"{name} after {NEW_IMPORTS} imports"] = timed(check)
-        hupper_pass()  # the hupper monitor takes the new paths, untimed
-        paths = watched(stat_mw)
-        sample["floor after imports"] = timed(checks["floor"][0])
+
+    def record(sample: dict[str, float], floor: float) -> None:
         for name, seconds in sample.items():
-            floor = sample["floor after imports" if "after" in name else "floor"]
             times.setdefault(name, []).append(seconds)
             ratios.setdefault(name, []).append(seconds / floor)
+
+    for r in range(rounds):  # nothing changed: N files
+        sample = {name: timed(check, repeat) for name, (check, repeat) in rotated(checks, r)}
+        sample["inotify watch set-up"] = watch_setup(paths)
+        record(sample, sample["floor"])
+    first = len(paths)
+    for r in range(AFTER_ROUNDS):  # the watched set grows by NEW_IMPORTS a round
+        corpus.import_all(files.new_batch(NEW_IMPORTS))
+        sample = {
+            f"{name} after {NEW_IMPORTS} imports": timed(check) for name, check in rotated(after, r)
+        }
+        hupper_pass()  # the hupper monitor takes the new paths, untimed
+        paths = watched(stat_mw)
+        floor = timed(checks["floor"][0])
+        record(sample, floor)
     return {
         "n": n,
-        "watched": {"first": len(watched(inotify_mw)) - rounds * NEW_IMPORTS, "last": len(paths)},
+        "watched": {"first": first, "last": len(paths)},
         "seconds": {name: median(values) for name, values in times.items()},
         "to floor": {name: median(values) for name, values in ratios.items()},
         "memory per file": {backend: memory_per_file(backend) for backend in ("stat", "inotify")},
     }
+
+
+def rotated(candidates: dict[str, T], r: int) -> list[tuple[str, T]]:
+    """The candidates, a different one first each round: none always gets a cold cache."""
+    items = list(candidates.items())
+    return items[r % len(items) :] + items[: r % len(items)]
 
 
 def memory_per_file(backend: str) -> float:

@@ -67,8 +67,9 @@ def _inotify(start_ns: int, ignored: IgnoreRules) -> Monitor:
         ) from exc
     except OSError as exc:
         raise RuntimeError(
-            f"reloadmw (pid={pid}): inotify cannot start ({exc.strerror or exc}); with "
-            "EMFILE raise 'sysctl fs.inotify.max_user_instances', or pass backend=\"stat\""
+            f"reloadmw (pid={pid}): inotify cannot start ({exc.strerror or exc}); for "
+            "'Too many open files' raise 'sysctl fs.inotify.max_user_instances' (or the "
+            'process\'s open-file limit), or pass backend="stat"'
         ) from exc
 
 

@@ -91,7 +91,12 @@ def open_inotify() -> Inotify:
 
 
 class InotifyMonitor(StatMonitor):
-    """Watches one inotify watch per directory and stats only what events name.
+    """Holds one inotify watch per directory and stats only the files events name.
+
+    Files without a watch of their own (their directory could not be watched,
+    or they are symlinks into another directory) are stat'ed on every check;
+    after a queue overflow, or once the watch limit is reached, a check is a
+    full stat pass. A forked child opens its own instance at its first check.
 
     :param inotify: an open inotify instance (tests inject one); by default
         :func:`open_inotify` makes it, and its OSError (``EMFILE``: too many
@@ -107,18 +112,23 @@ class InotifyMonitor(StatMonitor):
         inotify: Inotify | None = None,
     ) -> None:
         super().__init__(start_ns, ignored)
-        self._inotify = inotify if inotify is not None else open_inotify()
-        # A middleware is rarely closed: release the descriptor when it is collected.
-        self._release = weakref.finalize(self, self._inotify.close)
-        self._fd = self._inotify.fileno()
-        self._ready = select.poll()
-        self._ready.register(self._fd, select.POLLIN)
+        self._use(inotify if inotify is not None else open_inotify())
         self._wds: dict[str, int] = {}  # watched directory -> watch descriptor
         self._dirs_of: dict[int, list[str]] = {}  # descriptor -> directories (symlinked twins)
         self._unwatchable: set[str] = set()  # directories of plain files that have no watch
         self._polled: set[str] = set()  # files in those: stat'ed on every check
         self._unwatched_trees: set[str] = set()  # tracked directories without a watch
         self._full_scans = False  # the watch limit was hit: stat everything
+
+    def _use(self, inotify: Inotify) -> None:
+        """Read events from ``inotify``, in this process."""
+        self._inotify = inotify
+        # A middleware is rarely closed: release the descriptor when it is collected.
+        self._release = weakref.finalize(self, inotify.close)
+        self._fd = inotify.fileno()
+        self._ready = select.poll()
+        self._ready.register(self._fd, select.POLLIN)
+        self._pid = os.getpid()
 
     def fileno(self) -> int:
         """The inotify file descriptor."""
@@ -143,6 +153,8 @@ class InotifyMonitor(StatMonitor):
         self._watch_trees()
 
     def poll(self) -> dict[str, float]:
+        if self._pid != os.getpid():
+            return self._after_fork()
         if self._ready.poll(0):
             return self._changes(self._read())
         if (
@@ -158,6 +170,7 @@ class InotifyMonitor(StatMonitor):
     def close(self) -> None:
         super().close()
         self._release()
+        self._ready = select.poll()  # a poll after close finds nothing, not a closed fd
 
     # -- events -------------------------------------------------------------
 
@@ -236,6 +249,37 @@ class InotifyMonitor(StatMonitor):
             return super()._first_stamp(path)
         return (st.st_mtime_ns, st.st_size, st.st_ino)
 
+    def _after_fork(self) -> dict[str, float]:
+        """A forked worker shares its parent's event queue: each would take the other's events.
+
+        So a child opens an instance of its own, watches the same directories,
+        and does one full stat pass for whatever changed in between.
+        """
+        self._release()  # this process's copy of the descriptor only
+        directories = list(self._wds)
+        self._wds.clear()
+        self._dirs_of.clear()
+        try:
+            self._use(open_inotify())
+        except OSError as exc:
+            self._pid = os.getpid()
+            self._ready = select.poll()  # nothing registered: never ready
+            self._full_scans = True
+            log.warning(
+                "reloadmw (pid=%d): inotify cannot start in this forked process (%s); "
+                "falling back to a stat pass over every watched file on each check",
+                os.getpid(),
+                exc.strerror or exc,
+            )
+        else:
+            for directory in directories:
+                if not self._watch(directory):
+                    self._unwatchable.add(directory)
+                    self._polled.update(self._files_in(directory))
+                    if directory in self._dirs:
+                        self._unwatched_trees.add(directory)
+        return super().poll()
+
     # -- watches ------------------------------------------------------------
 
     def _watch(self, directory: str) -> bool:
@@ -273,14 +317,18 @@ class InotifyMonitor(StatMonitor):
             if directory in self._dirs:
                 self._unwatched_trees.add(directory)
             self._unwatchable.add(directory)
-            prefix = os.path.join(directory, "")
-            orphans.extend(
-                p
-                for p in itertools.chain(self._stamps, self._fresh)
-                if p.startswith(prefix) and os.sep not in p[len(prefix) :]
-            )
+            orphans.extend(self._files_in(directory))
         self._polled.update(orphans)
         return orphans
+
+    def _files_in(self, directory: str) -> list[str]:
+        """The watched files directly in ``directory`` (a scan: only when a watch is lost)."""
+        prefix = os.path.join(directory, "")
+        return [
+            p
+            for p in itertools.chain(self._stamps, self._fresh)
+            if p.startswith(prefix) and os.sep not in p[len(prefix) :]
+        ]
 
     def _watch_limit_reached(self, directory: str) -> None:
         self._full_scans = True

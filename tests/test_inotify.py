@@ -202,6 +202,34 @@ def test_event_queue_overflow_triggers_one_full_stat_pass(
     assert full_passes == [monitor]  # back to events
 
 
+def test_a_forked_worker_and_its_parent_each_see_every_change(
+    new_monitor: Callable[..., InotifyMonitor], tmp_path: Path
+) -> None:
+    # A preforking server (gunicorn --preload, uWSGI) builds the middleware
+    # before it forks: a shared event queue would give each event to one of them.
+    f = write(tmp_path / "mod.py", "A = 1\n")
+    monitor = watching(new_monitor(), [f])
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_end)
+            assert monitor.poll() == {}
+            os.write(write_end, b"ready")
+            os.write(write_end, b"seen" if str(f) in reported_soon(monitor, f) else b"lost")
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    try:
+        assert os.read(read_end, 5) == b"ready"
+        os.utime(f, ns=(0, 10**9))  # one event only (attrib)
+        assert str(f) in reported_soon(monitor, f)
+        assert os.read(read_end, 4) == b"seen"
+    finally:
+        os.close(read_end)
+        os.waitpid(pid, 0)
+
+
 # -- modules imported later ------------------------------------------------------------
 
 
@@ -376,7 +404,9 @@ def test_interval_zero_under_concurrent_load_checks_every_request_and_restarts_o
     with ThreadPoolExecutor(max_workers=8) as pool:
         workers = [pool.submit(hammer) for _ in range(8)]
         time.sleep(0.2)
-        edit(config, "[app]\ndebug = true\n")
+        # By rename: the 8 threads starve this one of the GIL, so a write in
+        # place could leave the file empty for longer than the quiet period.
+        os.replace(write(tmp_path / "config.ini.new", "[app]\ndebug = true\n", age=None), config)
         deadline = time.monotonic() + TIMEOUT
         while not restarts.count and time.monotonic() < deadline:
             time.sleep(0.01)

@@ -2,17 +2,20 @@
 
 mod_wsgi calls ``reload_required`` before each request: after an edit, the
 daemon process restarts first and the request is served by the new code.
+
+Django is loaded by the middleware on the first request (``factory=True``
+with an import string) rather than here: if an edit breaks ``settings.py``,
+the process answers 500 and restarts once the file is fixed, instead of
+failing to import this script or sticking at "populate() isn't reentrant".
 """
 
 from __future__ import annotations
 
 import os
 
-from django.core.wsgi import get_wsgi_application
-
 from reloadmw import ReloadMiddleware
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
 
-application = ReloadMiddleware(get_wsgi_application(), interval=1.0)
+application = ReloadMiddleware("django.core.wsgi:get_wsgi_application", factory=True, interval=1.0)
 reload_required = application.reload_required
