@@ -1,7 +1,7 @@
 """Save a file, get the new code: timed under real Apache + mod_wsgi daemon mode.
 
 For examples/hello and for a fresh ``django-admin startproject``, each wrapped
-in ReloadMiddleware with ``reload_required`` exported, this prints medians of:
+in ReloadMiddleware with ``reload_required`` exported, this prints the median (and range) of:
 
 - cold start: from starting Apache to the first response;
 - mod_wsgi's own restart: from touching the WSGI script to the first response
@@ -34,7 +34,7 @@ from tests.servers import (  # noqa: E402
     make_world_readable_dir,
 )
 
-REPEATS = 5
+REPEATS = 7
 DEADLINE = 60.0
 SETTINGS = "interval=0, quiet=0"
 
@@ -175,7 +175,7 @@ def median(values: list[float]) -> float:
     return ordered[len(ordered) // 2]
 
 
-def measure(app: App) -> dict[str, float]:
+def measure(app: App) -> dict[str, list[float]]:
     server = ApacheServer(app.script, python_path=app.python_path)
     cold, native, reloaded = [], [], []
     try:
@@ -207,9 +207,9 @@ def measure(app: App) -> dict[str, float]:
     finally:
         server.stop()
     return {
-        "cold start (Apache start to first response)": median(cold),
-        "mod_wsgi restart (touch the WSGI script)": median(native),
-        f"reloadmw (save a module; {SETTINGS})": median(reloaded),
+        "cold start (Apache start to first response)": cold,
+        "mod_wsgi restart (touch the WSGI script)": native,
+        f"reloadmw (save a module; {SETTINGS})": reloaded,
     }
 
 
@@ -223,13 +223,17 @@ def app_dir() -> Iterator[Path]:
 
 
 def main() -> None:
-    print(f"end to end under Apache + mod_wsgi daemon mode (2 processes), median of {REPEATS}")
+    print(
+        "end to end under Apache + mod_wsgi daemon mode (2 processes): "
+        f"median (min-max) of {REPEATS}"
+    )
     for make in (Hello, Django):
         with app_dir() as root:
             app = make(root)
             results = measure(app)
-        for what, seconds in results.items():
-            print(f"  {app.name:22s} {what:48s} {seconds * 1e3:8.0f} ms")
+        for what, samples in results.items():
+            ms = sorted(round(s * 1e3) for s in samples)
+            print(f"  {app.name:20s} {what:46s} {median(samples) * 1e3:5.0f} ms ({ms[0]}-{ms[-1]})")
 
 
 if __name__ == "__main__":
