@@ -31,6 +31,7 @@ from tests.servers import (
     daemon_pids,
     http_burst,
     http_get,
+    http_request,
     wait_for_new_processes,
     wait_until,
 )
@@ -66,25 +67,10 @@ def write_script(app: ProbeApp, *, hook: bool) -> None:
     app.script.write_text("\n".join(lines) + "\n")
 
 
-def request(
-    port: int, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
-) -> Response:
-    """Send one request to 127.0.0.1:``port`` and read the whole answer."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=HTTP_TIMEOUT)
-    try:
-        conn.request(method, path, body=body, headers={"Connection": "close", **(headers or {})})
-        answer = conn.getresponse()
-        content = answer.read()
-        sent = {name.lower(): value for name, value in answer.getheaders()}
-        return Response(answer.status, sent, content, time.monotonic())
-    finally:
-        conn.close()
-
-
 def form_post(port: int, password: str) -> Response:
     body = urllib.parse.urlencode({"password": password}).encode()
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
-    return request(port, "POST", PATH, body, headers)
+    return http_request(port, PATH, method="POST", body=body, headers=headers)
 
 
 def basic(password: str) -> dict[str, str]:
@@ -152,7 +138,7 @@ def test_post_with_right_password_restarts_both_daemon_processes(
     old_pids = daemon_pids(server)
 
     with traffic(server.port) as samples:
-        posted = request(server.port, "POST", PATH, headers=basic(PASSWORD))
+        posted = http_request(server.port, PATH, method="POST", headers=basic(PASSWORD))
         new_pids = wait_for_new_processes(server, old_pids, lambda answer: True)
 
     assert posted.status == 202, posted.body
@@ -194,11 +180,11 @@ def test_wrong_password_is_401_and_the_pids_stay(start: Start) -> None:
     old_pids = daemon_pids(server)
 
     wrong = [
-        request(server.port, "POST", PATH, headers=basic(PASSWORD + "!")),
+        http_request(server.port, PATH, method="POST", headers=basic(PASSWORD + "!")),
         form_post(server.port, "guess"),
-        request(server.port, "POST", f"{PATH}?password={urllib.parse.quote(PASSWORD)}"),
+        http_request(server.port, f"{PATH}?password={urllib.parse.quote(PASSWORD)}", method="POST"),
     ]
-    status = request(server.port, "GET", PATH, headers=basic(PASSWORD))
+    status = http_request(server.port, PATH, headers=basic(PASSWORD))
     time.sleep(1.0)  # a restart, had one been sent, would have begun by now
 
     assert [r.status for r in wrong] == [401, 401, 401]
