@@ -9,8 +9,9 @@ from itertools import repeat, starmap
 from typing import TYPE_CHECKING, Any, Callable
 
 from reloadmw import ReloadMiddleware
+from reloadmw.gate import IMPLEMENTATION, PyGate
 
-__all__ = ["ReloadMiddleware", "hello", "measure", "start_response"]
+__all__ = ["IMPLEMENTATION", "ReloadMiddleware", "hello", "measure", "start_response"]
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -55,14 +56,25 @@ def closure_gate(app: WSGIApplication, interval: float = 3600.0) -> App:
     return gate
 
 
+class PyGateMiddleware(ReloadMiddleware):
+    """ReloadMiddleware with the pure-Python gate, as without the C extension."""
+
+    __call__ = PyGate.__call__
+
+
 def candidates() -> dict[str, App]:
-    middleware = ReloadMiddleware(hello, interval=3600.0, restart=lambda reason: None)
-    return {
+    def make(cls: type[ReloadMiddleware]) -> ReloadMiddleware:
+        return cls(hello, interval=3600.0, restart=lambda reason: None)
+
+    apps: dict[str, App] = {
         "bare app": hello,
         "class gate": ClassGate(hello),
         "closure gate": closure_gate(hello),
-        "ReloadMiddleware": middleware,
+        "ReloadMiddleware": make(ReloadMiddleware),
     }
+    if IMPLEMENTATION == "c":
+        apps["ReloadMiddleware, Python gate"] = make(PyGateMiddleware)
+    return apps
 
 
 def python_loop(app: App, n: int) -> float:

@@ -170,7 +170,7 @@ def main() -> None:
     args = parser.parse_args()
     print(
         f"reloadmw benchmark: Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
-        f"load average {os.getloadavg()[0]:.2f}",
+        f"load average {os.getloadavg()[0]:.2f}, {per_request.IMPLEMENTATION} request gate",
         flush=True,
     )
     results = []

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from . import restart as strategies
 from .backends import make_monitor
 from .endpoint_options import endpoint_options
+from .gate import Gate
 from .loader import lazy_app
 from .modules import ModuleFiles
 from .patterns import DEFAULT_IGNORE, IgnoreRules, parse_track
@@ -30,7 +31,7 @@ log = logging.getLogger("reloadmw")
 _monotonic = time.monotonic
 
 
-class ReloadMiddleware:
+class ReloadMiddleware(Gate):
     """Restart the process serving ``app`` when one of its source files changes.
 
     On a request, at most once per ``interval`` seconds, the middleware looks
@@ -152,10 +153,8 @@ class ReloadMiddleware:
 
     # -- the request path ---------------------------------------------------
 
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if _monotonic() < self._next_check:
-            return self._dispatch(environ, start_response)
-        return self._checked_call(environ, start_response)
+    # A request goes through Gate.__call__ (in C when built): straight to
+    # self._dispatch before self._next_check, else to _checked_call.
 
     def _checked_call(
         self, environ: WSGIEnvironment, start_response: StartResponse

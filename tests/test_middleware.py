@@ -24,7 +24,7 @@ from wsgiref.validate import validator
 import pytest
 import webtest
 
-from reloadmw import ReloadMiddleware, middleware
+from reloadmw import ReloadMiddleware, gate, middleware
 from tests.helpers_files import (
     IGNORE,
     FakeClock,
@@ -86,8 +86,16 @@ def make_mw(
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The middleware's clock, the request gate's included, moves only on demand.
+
+    The C gate reads the system clock itself, so these tests put the Python
+    gate's ``__call__`` on the class; ``test_gate.py`` times the C gate.
+    """
     fake = FakeClock()
     monkeypatch.setattr(middleware, "_monotonic", fake)
+    monkeypatch.setattr(gate, "_monotonic", fake)
+    if gate.Gate is not gate.PyGate:
+        monkeypatch.setattr(ReloadMiddleware, "__call__", gate.PyGate.__call__)
     return fake
 
 
