@@ -181,3 +181,26 @@ def test_absolute_glob_ignores_root(tmp_path: Path) -> None:
     css = tree(os.path.join(str(tmp_path), "static", "*.css"), Path("/elsewhere"))
     assert css.root == str(tmp_path / "static")
     assert css.match(str(tmp_path / "static" / "a.css"))
+
+
+@pytest.mark.parametrize(
+    "needles",
+    [{"#", "~"}, {"it's", 'say "hi"'}, {"back\\slash", "\n", "ünï"}, {".#", "#"}],
+)
+def test_contains_any_finds_each_needle_and_nothing_else(needles: set[str]) -> None:
+    from reloadmw.patterns import _contains_any
+
+    contains = _contains_any(needles)
+
+    for needle in needles:
+        assert contains(f"/srv/app/{needle}/file.py")
+    assert not contains("/srv/app/plain/file.py")
+
+
+def test_ignore_rules_quote_and_backslash_in_patterns_are_plain_text() -> None:
+    rules = IgnoreRules(["it's*", '*"q"', "a\\b*"])
+
+    assert rules("/srv/it's here")
+    assert rules('/srv/say "q"')
+    assert rules("/srv/a\\b.txt")
+    assert not rules("/srv/its here")
