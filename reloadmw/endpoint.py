@@ -32,7 +32,6 @@ from urllib.parse import parse_qsl
 
 from webob import Request, Response
 
-from . import restart as strategies
 from .endpoint_options import EndpointOptions, IPAddress, client_address, rate_key
 from .generation import GenerationMarker, default_state_dir
 from .middleware import _ThenRestart
@@ -110,9 +109,10 @@ class Router:
     def _serve_then_restart(
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
-        if not self._take_restart():
+        middleware = self._middleware
+        if not middleware._claim_restart():
             return self._app(environ, start_response)  # a restart is already on its way
-        strategy = self._strategy(environ)
+        strategy = middleware._strategy_for(environ)
         reason = [f"group restart requested through {self.path}"]
         log.info(
             "reloadmw (pid=%d): group restart requested through %s by another process; "
@@ -121,24 +121,7 @@ class Router:
             self.path,
             strategy.name,
         )
-        try:
-            body = self._app(environ, start_response)
-        except BaseException:
-            self._middleware._fire(strategy, reason)
-            raise
-        return _ThenRestart(body, lambda: self._middleware._fire(strategy, reason))
-
-    def _take_restart(self) -> bool:
-        """Claim the restart, unless a file change has already claimed one."""
-        middleware = self._middleware
-        with middleware._lock:
-            if middleware._claimed:
-                return False
-            middleware._claimed = True
-            return True
-
-    def _strategy(self, environ: WSGIEnvironment) -> Strategy:
-        return self._middleware._strategy or strategies.choose(environ)
+        return middleware._serve_then_restart(self._app, environ, start_response, strategy, reason)
 
     # -- the endpoint -------------------------------------------------------
 
@@ -212,7 +195,7 @@ class Router:
         self, request: Request, client: IPAddress | None, start_response: StartResponse
     ) -> Iterable[bytes]:
         environ = request.environ
-        strategy = self._strategy(environ)
+        strategy = self._middleware._strategy_for(environ)
         if self.generation is not None:
             try:
                 self.generation.bump()
@@ -250,7 +233,7 @@ class Router:
     def _restart_after_post(self, strategy: Strategy) -> None:
         if self._middleware._reload_requested:
             return  # mod_wsgi's hook has already restarted this process
-        if self._take_restart():
+        if self._middleware._claim_restart():
             self._middleware._fire(strategy, [f"restart requested through {self.path}"])
         if not strategy.exits_process:
             self._owed = False
@@ -260,7 +243,7 @@ class Router:
         return {
             "pid": os.getpid(),
             "process_group": environ.get("mod_wsgi.process_group"),
-            "strategy": self._strategy(environ).name,
+            "strategy": self._middleware._strategy_for(environ).name,
             "scope": self.options.scope,
             "watched_files": len(middleware._monitor),
             "last_check": middleware.last_check,

@@ -167,7 +167,7 @@ class ReloadMiddleware(Gate):
         reason = self._check_due()
         if reason is None:
             return self._dispatch(environ, start_response)
-        strategy = self._strategy or strategies.choose(environ)
+        strategy = self._strategy_for(environ)
         log.info(
             "reloadmw (pid=%d): change detected in %s; %s after this request",
             os.getpid(),
@@ -176,12 +176,7 @@ class ReloadMiddleware(Gate):
             if strategy.exits_process
             else f"calling the {strategy.name!r} restart strategy",
         )
-        try:
-            body = self._dispatch(environ, start_response)
-        except BaseException:
-            self._fire(strategy, reason)
-            raise
-        return _ThenRestart(body, lambda: self._fire(strategy, reason))
+        return self._serve_then_restart(self._dispatch, environ, start_response, strategy, reason)
 
     def reload_required(self, resource: object = None) -> bool:
         """mod_wsgi's daemon-mode hook: True makes mod_wsgi restart before the request."""
@@ -306,6 +301,33 @@ class ReloadMiddleware(Gate):
             self._monitor.add_files(wanted)
 
     # -- restarting ---------------------------------------------------------
+
+    def _strategy_for(self, environ: WSGIEnvironment) -> Strategy:
+        return self._strategy or strategies.choose(environ)
+
+    def _claim_restart(self) -> bool:
+        """Claim a restart not caused by a file change, unless one is already on its way."""
+        with self._lock:
+            if self._claimed:
+                return False
+            self._claimed = True
+            return True
+
+    def _serve_then_restart(
+        self,
+        app: WSGIApplication,
+        environ: WSGIEnvironment,
+        start_response: StartResponse,
+        strategy: Strategy,
+        reason: Sequence[str],
+    ) -> Iterable[bytes]:
+        """Serve the request with ``app``; restart once its response is complete, or it raised."""
+        try:
+            body = app(environ, start_response)
+        except BaseException:
+            self._fire(strategy, reason)
+            raise
+        return _ThenRestart(body, lambda: self._fire(strategy, reason))
 
     def _fire(self, strategy: Strategy, reason: Sequence[str]) -> None:
         self.restarts += 1
