@@ -36,7 +36,7 @@ def imported_before_start() -> bool:
     That is gunicorn's ``--preload``: the workers inherit the app's modules.
     """
     try:
-        return _start_from_proc() > _IMPORT_NS
+        return _start_from_proc(latest=False) > _IMPORT_NS
     except (OSError, ValueError, IndexError, AttributeError):
         return False
 
@@ -48,15 +48,20 @@ def _start_from_env() -> int | None:
     return None
 
 
-def _start_from_proc() -> int:
+def _start_from_proc(latest: bool = True) -> int:
+    """The start time from the kernel: the latest it can be, or with ``latest=False`` the earliest.
+
+    The kernel keeps it in whole clock ticks, rounded down. A file written just
+    before the fork must not look like an edit during start-up, so the baseline
+    takes the end of that tick; "imported before this process started" must
+    hold for certain, so it compares with the tick's start.
+    """
     # Field 22 of /proc/self/stat is the start time in clock ticks since boot.
     # The command name (field 2) may hold spaces, so split after its ')'.
-    # The kernel rounds it down; take the end of that tick, so that a file
-    # written just before the fork is not mistaken for an edit during start-up.
     with open("/proc/self/stat", "rb") as f:
         fields = f.read().rsplit(b")", 1)[1].split()
-    started_after_boot = (int(fields[19]) + 1) / os.sysconf("SC_CLK_TCK")
-    running_for = time.clock_gettime(time.CLOCK_BOOTTIME) - started_after_boot
+    ticks = int(fields[19]) + (1 if latest else 0)
+    running_for = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
     return time.time_ns() - int(running_for * 1e9)
 
 
