@@ -16,3 +16,4 @@ test:
 	.venv/bin/ruff check $(LINTED)
 	.venv/bin/ruff format --check $(LINTED)
 	.venv/bin/mypy --strict reloadmw
+	.venv/bin/lint-imports

@@ -27,8 +27,8 @@ import peers  # noqa: E402
 sys.path.remove(BENCH_DIR)
 
 from reloadmw import ReloadMiddleware  # noqa: E402
-from reloadmw.inotify_monitor import InotifyMonitor  # noqa: E402
-from reloadmw.patterns import DEFAULT_IGNORE, IgnoreRules  # noqa: E402
+from reloadmw.watch.inotify import InotifyMonitor  # noqa: E402
+from reloadmw.watch.patterns import DEFAULT_IGNORE, IgnoreRules  # noqa: E402
 
 NEW_IMPORTS = 100
 #: Rounds of "check after NEW_IMPORTS new imports", after the others.
@@ -92,7 +92,7 @@ def median(values: list[float]) -> float:
 
 def watched(mw: ReloadMiddleware) -> list[str]:
     """The files ``mw`` stats on each check: the floor loops over exactly these."""
-    return list(mw._monitor._stamps)  # type: ignore[attr-defined]
+    return list(mw._monitor._table.stamps)  # type: ignore[attr-defined]
 
 
 def run(n: int, rounds: int, root: Path) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import getpass
 import sys
 from collections.abc import Sequence
 
-from .passwords import DEFAULT_ITERATIONS, hash_password
+from .endpoint.passwords import DEFAULT_ITERATIONS, hash_password
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,7 +25,6 @@ works in development and production.
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable
@@ -38,14 +37,50 @@ if TYPE_CHECKING:
 Filter = Callable[["WSGIApplication"], "WSGIApplication"]
 Converter = Callable[[str], Any]
 
-#: Options whose default does not show their type (None means "not set").
-_LIST_OPTIONS = frozenset({"track", "ignore", "allow_from"})
+
+def _bool(value: str) -> bool:
+    from paste.deploy.converters import asbool  # type: ignore[import-untyped]
+
+    return bool(asbool(value))
+
+
+def _list(value: str) -> list[str]:
+    from paste.deploy.converters import aslist
+
+    return list(aslist(value))
+
+
+_NUMBER = "a number of seconds, such as 1.0"
+_BOOLEAN = "true or false"
+_LIST = "a list, one entry per line or separated by spaces"
+_TEXT = "text"
+
+#: Every option the filter section takes: its converter, and what to write.
+OPTIONS: dict[str, tuple[Converter, str]] = {
+    "enabled": (_bool, _BOOLEAN),
+    "interval": (float, _NUMBER),
+    "track": (_list, _LIST),
+    "ignore": (_list, _LIST),
+    "restart": (str, "auto, or a strategy name"),
+    "quiet": (float, _NUMBER),
+    "precheck": (_bool, _BOOLEAN),
+    "watch_site_packages": (_bool, _BOOLEAN),
+    "backend": (str, "auto, stat or inotify"),
+    "root": (str, "a directory"),
+    "factory": (_bool, _BOOLEAN),
+    "debug": (_bool, _BOOLEAN),
+    "password": (str, "a hash from python -m reloadmw hash-password"),
+    "endpoint": (str, "a URL path such as /__reload__"),
+    "allow_from": (_list, _LIST),
+    "require_https": (_bool, _BOOLEAN),
+    "scope": (str, "group or process"),
+    "state_dir": (str, "a directory"),
+}
 
 
 def make_filter(global_conf: Mapping[str, str], **local_conf: str) -> Filter:
     """PasteDeploy ``paste.filter_factory``: return a filter wrapping the app."""
-    converters = _converters()
-    options = {name: _convert(name, value, converters) for name, value in local_conf.items()}
+    options = {name: _convert(name, value) for name, value in local_conf.items()}
     if not options.pop("enabled", True):
         return _passthrough
     here = global_conf.get("here") or os.getcwd()
@@ -63,33 +98,13 @@ def _passthrough(app: WSGIApplication) -> WSGIApplication:
     return app
 
 
-def _converters() -> dict[str, tuple[Converter, str]]:
-    """Per option that ReloadMiddleware takes, plus ``enabled``: converter and hint."""
-    from paste.deploy.converters import asbool, aslist  # type: ignore[import-untyped]
-
-    boolean = (asbool, "true or false")
-    converters: dict[str, tuple[Converter, str]] = {"enabled": boolean}
-    parameters = list(inspect.signature(ReloadMiddleware).parameters.values())[1:]  # not app
-    for parameter in parameters:
-        default = parameter.default
-        if parameter.name in _LIST_OPTIONS:
-            converters[parameter.name] = (aslist, "a list")
-        elif isinstance(default, bool):
-            converters[parameter.name] = boolean
-        elif isinstance(default, (int, float)):
-            converters[parameter.name] = (float, "a number, such as 1.0")
-        else:
-            converters[parameter.name] = (str, "text")
-    return converters
-
-
-def _convert(name: str, value: str, converters: Mapping[str, tuple[Converter, str]]) -> Any:
-    if name not in converters:
+def _convert(name: str, value: str) -> Any:
+    if name not in OPTIONS:
         raise ValueError(
             f"reloadmw: unknown option {name} = {value!r} in the filter section; known "
-            f"options: {', '.join(sorted(converters))}"
+            f"options: {', '.join(sorted(OPTIONS))}"
         )
-    converter, expected = converters[name]
+    converter, expected = OPTIONS[name]
     try:
         return converter(value)
     except (ValueError, TypeError):

@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from reloadmw import middleware
-from reloadmw.backends import make_monitor
-from reloadmw.patterns import DEFAULT_IGNORE
+from reloadmw.watch.monitor import make_monitor
+from reloadmw.watch.patterns import DEFAULT_IGNORE
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-    from reloadmw.interfaces import Monitor
-    from reloadmw.patterns import Tree
+    from reloadmw.watch.monitor import Monitor
+    from reloadmw.watch.patterns import Tree
 
 REPO = Path(__file__).resolve().parent.parent
 #: Seconds before "now" at which test files are written: before any process start.

@@ -22,7 +22,7 @@ import pytest
 import webtest  # type: ignore[import-untyped]
 
 from reloadmw import ReloadMiddleware
-from reloadmw.patterns import DEFAULT_IGNORE
+from reloadmw.watch.patterns import DEFAULT_IGNORE
 from tests.servers import edit_file
 
 #: A WSGI app module whose response names its pid and the VERSION of ``version_module``.

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from reloadmw.passwords import hash_password
+from reloadmw.endpoint.passwords import hash_password
 from tests.servers import (
     HTTP_TIMEOUT,
     RESTART_TIMEOUT,

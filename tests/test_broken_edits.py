@@ -288,7 +288,7 @@ def test_a_signal_that_cannot_be_sent_is_logged_at_error_and_the_process_keeps_c
         sent.append((pid, signum))
         raise PermissionError(1, "Operation not permitted")
 
-    monkeypatch.setattr("reloadmw.restart.os.kill", kill)
+    monkeypatch.setattr("reloadmw.restart.mod_wsgi.os.kill", kill)
     client, version_file = sandbox.serve_app(restart="mod_wsgi-daemon")
     caplog.set_level(logging.INFO, logger="reloadmw")
 

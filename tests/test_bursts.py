@@ -67,7 +67,7 @@ SCRIPT = f"""\
 import logging
 import burstapp
 from reloadmw import ReloadMiddleware
-from reloadmw.patterns import DEFAULT_IGNORE
+from reloadmw.watch.patterns import DEFAULT_IGNORE
 
 logging.basicConfig(level=logging.INFO)
 # Not the library itself (an editable install): only the app's edits count.

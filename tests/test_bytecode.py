@@ -7,7 +7,7 @@ import os
 import py_compile
 from pathlib import Path
 
-from reloadmw.precheck import forget_bytecode
+from reloadmw.restart.bytecode import forget_bytecode
 
 
 def test_same_second_same_size_edit_drops_the_cached_bytecode(tmp_path: Path) -> None:

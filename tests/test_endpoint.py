@@ -21,10 +21,11 @@ import webtest
 from webob import Request
 
 from reloadmw import ReloadMiddleware
-from reloadmw.endpoint import MAX_BODY, Router
-from reloadmw.generation import GenerationMarker, default_state_dir, prepare_state_dir
-from reloadmw.passwords import hash_password
-from reloadmw.ratelimit import FailureLimiter
+from reloadmw.endpoint.credentials import MAX_BODY
+from reloadmw.endpoint.marker import GenerationMarker, default_state_dir, prepare_state_dir
+from reloadmw.endpoint.passwords import hash_password
+from reloadmw.endpoint.ratelimit import FailureLimiter
+from reloadmw.endpoint.router import Router
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from reloadmw import ReloadMiddleware
-from reloadmw.ratelimit import FailureLimiter
+from reloadmw.endpoint.ratelimit import FailureLimiter
 from tests.test_endpoint import HASH, PASSWORD, PATH, Probe
 
 REFUSALS = {401, 403, 405, 413, 415, 429}

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from reloadmw import ReloadMiddleware
-from reloadmw.backends import BACKENDS
+from reloadmw.watch.monitor import BACKENDS
 from tests.sandbox import Restarts, Sandbox
 from tests.servers import DAEMON_USER, edit_file, make_world_readable_dir, wait_until
 

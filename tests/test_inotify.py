@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from reloadmw import ReloadMiddleware
-from reloadmw.backends import BACKEND_ENV, make_monitor
-from reloadmw.inotify_monitor import InotifyMonitor, open_inotify
-from reloadmw.patterns import DEFAULT_IGNORE, IgnoreRules
-from reloadmw.stat_monitor import StatMonitor
+from reloadmw.watch.inotify import InotifyMonitor
+from reloadmw.watch.inotify_kernel import open_inotify
+from reloadmw.watch.monitor import BACKEND_ENV, make_monitor
+from reloadmw.watch.patterns import DEFAULT_IGNORE, IgnoreRules
+from reloadmw.watch.stamps import StampTable
 from tests.helpers_files import (
     IGNORE,
     Restarts,
@@ -39,7 +40,7 @@ from tests.helpers_files import (
 )
 
 if TYPE_CHECKING:
-    from reloadmw.inotify_monitor import Inotify
+    from reloadmw.watch.inotify_kernel import Inotify
 
 TIMEOUT = 3.0
 
@@ -183,23 +184,23 @@ def test_event_queue_overflow_triggers_one_full_stat_pass(
     a, b, late = (write(tmp_path / f"{name}.py", "X = 1\n") for name in ("a", "b", "late"))
     monitor = watching(new_monitor(), [a, b, late])
     full_passes = []
-    real_poll = StatMonitor.poll
+    real_scan = StampTable.scan
 
-    def counted(self: StatMonitor) -> dict[str, float]:
+    def counted(self: StampTable) -> dict[str, float]:
         full_passes.append(self)
-        return real_poll(self)
+        return real_scan(self)
 
-    monkeypatch.setattr(StatMonitor, "poll", counted)
+    monkeypatch.setattr(StampTable, "scan", counted)
     # Fill the kernel's queue: alternate files so that no two events coalesce.
     limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
     for i in range(limit + 10):
         os.utime(a if i % 2 else b, ns=(i, i))
     edit(late, "X = 2\n")  # its event is dropped: only the full pass can see it
     changed = monitor.poll()
-    assert full_passes == [monitor]
+    assert full_passes == [monitor._table]
     assert {str(a), str(b), str(late)} <= set(changed)
     assert monitor.poll() == {}
-    assert full_passes == [monitor]  # back to events
+    assert full_passes == [monitor._table]  # back to events
 
 
 def test_a_forked_worker_and_its_parent_each_see_every_change(

@@ -100,7 +100,7 @@ import logging
 
 import loadapp
 from reloadmw import ReloadMiddleware
-from reloadmw.patterns import DEFAULT_IGNORE
+from reloadmw.watch.patterns import DEFAULT_IGNORE
 
 logging.basicConfig(level=logging.INFO, format="%(created).6f %(message)s")
 application = ReloadMiddleware(

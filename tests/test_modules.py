@@ -17,8 +17,8 @@ import pytest
 import webtest
 
 import reloadmw.middleware
-from reloadmw.modules import ModuleFiles, module_file
-from reloadmw.patterns import DEFAULT_IGNORE, IgnoreRules
+from reloadmw.watch.modules import ModuleFiles, module_file
+from reloadmw.watch.patterns import DEFAULT_IGNORE, IgnoreRules
 from tests.helpers_files import new_modules_forgotten, write
 
 

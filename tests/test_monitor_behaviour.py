@@ -1,6 +1,6 @@
 """What counts as a change, for every change-detection backend.
 
-Each test runs against every backend in ``reloadmw.backends.BACKENDS`` (but
+Each test runs against every backend in ``reloadmw.watch.monitor.BACKENDS`` (but
 ``auto``), builds it with ``make_monitor`` and uses only the ``Monitor``
 protocol, so a new backend must pass the same tests.  An event-driven backend
 may report a change a moment late, so positive checks poll until the change
@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from reloadmw.backends import BACKENDS, make_monitor
-from reloadmw.interfaces import Monitor
-from reloadmw.patterns import DEFAULT_IGNORE, IgnoreRules, parse_track
+from reloadmw.watch.monitor import BACKENDS, Monitor, make_monitor
+from reloadmw.watch.patterns import DEFAULT_IGNORE, IgnoreRules, parse_track
 from tests.helpers_files import AGE, edit, mtime_ns, set_mtime, write
 
 SETTLE = 0.15  # seconds a negative check keeps polling

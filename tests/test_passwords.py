@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from reloadmw import __main__ as cli
-from reloadmw import passwords
-from reloadmw.passwords import PasswordChecker, hash_password
+from reloadmw.endpoint import passwords
+from reloadmw.endpoint.passwords import PasswordChecker, hash_password
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = 1000  # iterations for tests; the default costs about 0.2 s per check

@@ -14,8 +14,8 @@ import webtest  # type: ignore[import-untyped]
 from paste.deploy import loadapp  # type: ignore[import-untyped]
 
 from reloadmw import ReloadMiddleware
-from reloadmw.passwords import hash_password
-from reloadmw.paste import _converters, make_filter
+from reloadmw.endpoint.passwords import hash_password
+from reloadmw.paste import OPTIONS, make_filter
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -98,7 +98,7 @@ def test_options_are_converted_to_typed_values(tmp_path: Path) -> None:
     assert app.quiet == 0.0
     assert app.precheck is False
     assert app.root == str(tmp_path)
-    assert app._strategy.name == "gunicorn"
+    assert app._restarter.strategy_for({}).name == "gunicorn"
     # The ini (absolute) and the relative directory are watched; both ignore patterns apply.
     os.utime(tmp_path / "app.ini", ns=(0, 10**18))
     for name in ("new.html", "new.html.swp", "new.html~"):
@@ -166,7 +166,7 @@ def test_unknown_option_is_named_with_the_known_ones(tmp_path: Path) -> None:
 
 def test_every_constructor_option_can_be_set_from_the_ini() -> None:
     parameters = set(inspect.signature(ReloadMiddleware).parameters) - {"app"}
-    assert set(_converters()) == parameters | {"enabled"}
+    assert set(OPTIONS) == parameters | {"enabled"}
 
 
 def test_relative_root_starts_at_the_ini_directory(tmp_path: Path) -> None:

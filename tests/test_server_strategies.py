@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from reloadmw import hup_record, restart, servers
-from reloadmw.startup import EXEC_START_ENV, process_start_ns
+from reloadmw.restart import gunicorn, reexec, registry
+from reloadmw.watch.start_time import EXEC_START_ENV, process_start_ns
 
 
 @pytest.mark.parametrize(
@@ -30,7 +30,7 @@ from reloadmw.startup import EXEC_START_ENV, process_start_ns
     ],
 )
 def test_auto_picks_the_strategy_from_the_environ(environ: dict[str, Any], name: str) -> None:
-    assert restart.choose(environ).name == name
+    assert registry.choose(environ).name == name
 
 
 def test_under_hupper_the_supervisor_is_asked_whatever_the_server(
@@ -41,7 +41,7 @@ def test_under_hupper_the_supervisor_is_asked_whatever_the_server(
     hupper = types.SimpleNamespace(is_active=lambda: True, get_reloader=lambda: proxy)
     monkeypatch.setitem(sys.modules, "hupper", hupper)
 
-    strategy = restart.choose({"SERVER_SOFTWARE": "waitress"})
+    strategy = registry.choose({"SERVER_SOFTWARE": "waitress"})
     strategy(["views.py"])
 
     assert strategy.name == "hupper"
@@ -54,8 +54,8 @@ def test_waitress_is_reexecuted_once_its_connections_are_idle() -> None:
     probe = types.MethodType(lambda self: False, types.SimpleNamespace(server=server))
     environ = {"SERVER_SOFTWARE": "waitress", "waitress.client_disconnected": probe}
 
-    strategy = restart.choose(environ)
-    idle = servers.waitress_idle(environ)
+    strategy = registry.choose(environ)
+    idle = reexec.waitress_idle(environ)
 
     assert strategy.name == "exec"
     assert idle is not None and not idle()
@@ -71,18 +71,18 @@ def test_waitress_is_reexecuted_once_its_connections_are_idle() -> None:
 
 def test_unknown_strategy_name_lists_the_server_strategies() -> None:
     with pytest.raises(ValueError, match=r"restart='nginx'.*exec, gunicorn, hupper.*uwsgi"):
-        restart.resolve("nginx")
+        registry.resolve("nginx")
 
 
 @pytest.mark.parametrize("name", ["gunicorn", "uwsgi", "exec", "hupper"])
 def test_every_server_strategy_can_be_named(name: str) -> None:
-    strategy = restart.resolve(name)
+    strategy = registry.resolve(name)
     assert strategy is not None and strategy.name == name and strategy.exits_process
 
 
 def test_gunicorn_strategy_refuses_a_parent_that_is_not_gunicorn() -> None:
     with pytest.raises(RuntimeError, match=rf"parent process {os.getppid()} is not a gunicorn"):
-        servers.GunicornReload()(["app.py"])
+        gunicorn.GunicornReload()(["app.py"])
 
 
 def test_named_exec_refuses_to_cut_off_a_threaded_servers_responses() -> None:
@@ -90,7 +90,7 @@ def test_named_exec_refuses_to_cut_off_a_threaded_servers_responses() -> None:
 
     def call() -> None:
         try:
-            servers.ReExec()(["app.py"])
+            reexec.ReExec()(["app.py"])
         except RuntimeError as error:
             errors.append(error)
 
@@ -109,7 +109,7 @@ def test_reexec_runs_the_same_command_and_passes_on_its_start_time(
     monkeypatch.delenv(EXEC_START_ENV, raising=False)
     before = time.time_ns()
 
-    servers.ReExec()(["app.py"])
+    reexec.ReExec()(["app.py"])
 
     assert calls == [(sys.executable, [sys.executable, *sys.orig_argv[1:]])]
     pid, _, ns = os.environ[EXEC_START_ENV].partition(":")
@@ -140,11 +140,11 @@ def test_two_workers_seeing_one_change_send_one_sighup(
 
     edited.write_text("v = 1\n")
     time.sleep(settled)
-    assert hup_record.hang_up_once(arbiter, [str(edited)])
-    assert not hup_record.hang_up_once(arbiter, [str(edited)])  # the other worker
+    assert gunicorn.hang_up_once(arbiter, [str(edited)])
+    assert not gunicorn.hang_up_once(arbiter, [str(edited)])  # the other worker
     edited.write_text("v = 2\n")
     time.sleep(settled)
-    assert hup_record.hang_up_once(arbiter, [str(edited)])
+    assert gunicorn.hang_up_once(arbiter, [str(edited)])
 
     assert sent == [(arbiter, signal.SIGHUP)] * 2
 
@@ -159,6 +159,6 @@ def test_a_record_owned_by_another_user_is_not_trusted(
     edited = tmp_path / "views.py"
     edited.write_text("v = 1\n")
 
-    assert hup_record.hang_up_once(1, [str(edited)])
-    assert hup_record.hang_up_once(1, [str(edited)])
+    assert gunicorn.hang_up_once(1, [str(edited)])
+    assert gunicorn.hang_up_once(1, [str(edited)])
     assert sent == [1, 1]

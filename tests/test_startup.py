@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from reloadmw import startup
+from reloadmw.watch import start_time as startup
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 FRESH = f"""
 import sys
 sys.path.insert(0, {str(REPO)!r})
-from reloadmw.startup import imported_before_start
+from reloadmw.watch.start_time import imported_before_start
 print(imported_before_start())
 """
 

@@ -17,17 +17,11 @@ import pytest
 import webtest
 
 from reloadmw import ReloadMiddleware
-from reloadmw.restart import (
-    STRATEGIES,
-    CallbackStrategy,
-    SignalSelf,
-    choose,
-    describe,
-    embedded_mode,
-    resolve,
-    unknown_server,
-)
-from reloadmw.winapi import SIGNAL_PARENT_RESTART, WindowsApacheRestart
+from reloadmw.logs import describe
+from reloadmw.restart.mod_wsgi import SignalSelf, embedded_mode
+from reloadmw.restart.registry import STRATEGIES, choose, resolve, unknown_server
+from reloadmw.restart.strategy import CallbackStrategy
+from reloadmw.restart.windows import SIGNAL_PARENT_RESTART, WindowsApacheRestart
 from tests.helpers_files import IGNORE, edit, hello_app, spying_on_monitors, start_now, write
 
 

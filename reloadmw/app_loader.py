@@ -16,17 +16,16 @@ raised. A fresh process is the only clean retry.
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import threading
 import traceback
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Callable
 
+from .logs import log, prefix
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
-
-log = logging.getLogger("reloadmw")
 
 
 def lazy_app(
@@ -105,10 +104,9 @@ class LazyApp:
         except Exception as exc:
             files = traceback_files(exc)
             log.exception(
-                "reloadmw (pid=%d): the application %r failed to load; this process answers "
+                "the application %r failed to load; this process answers "
                 "500 until one of the %d files in the traceback (or any watched file) "
                 "changes, then it restarts and loads it again. Fix the error and save",
-                os.getpid(),
                 self.name,
                 len(files),
             )
@@ -117,7 +115,7 @@ class LazyApp:
 
     def _page(self, exc: Exception) -> bytes:
         text = (
-            f"500 Internal Server Error\n\nreloadmw (pid={os.getpid()}): the application "
+            f"500 Internal Server Error\n\n{prefix()}the application "
             f"{self.name!r} failed to load. Fix the error and save: this process restarts "
             "once a watched file changes.\n\n"
         )

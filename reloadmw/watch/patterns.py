@@ -5,8 +5,10 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Iterable
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Callable
 
 DEFAULT_IGNORE = ("*.swp", "*.swx", "*~", ".#*", "#*#", "__pycache__/*", ".git/*", ".hg/*")
@@ -15,7 +17,7 @@ _MAGIC = re.compile(r"[*?\[]")
 
 
 class IgnoreRules:
-    """Decides whether a path is ignored.
+    """Decides which paths are ignored.
 
     A pattern without ``/`` is matched against the file name (``*.swp``); one
     with ``/`` against the end of the path (``__pycache__/*``). A directory is
@@ -29,26 +31,31 @@ class IgnoreRules:
         self._name = _compile_any(names)
         self._tail = _compile_any(tails)
         # The pattern regexes cost microseconds on a long path. Text that each
-        # pattern requires (".swp", "/__pycache__/") appears in few paths:
-        # looking for any of it first rules most paths out.
+        # pattern requires (".swp", "/__pycache__/") appears in few paths: only
+        # paths holding some of it are matched. None: every path is matched.
         clues = {_required_text(p) for p in names + tails}
-        self._clue = _contains_any(clues) if self.patterns and "" not in clues else None
+        self._clues = _shortest(clues) if self.patterns and "" not in clues else None
 
     def __call__(self, path: str) -> bool:
-        path = path.replace(os.sep, "/")
-        if self._clue is not None and not self._clue(path):
-            return False
-        return bool(self._name(path.rpartition("/")[2]) or self._tail(path))
+        return not self.kept((path,))
 
     def ignores_dir(self, path: str) -> bool:
         return self(os.path.join(path, "x"))
 
     def kept(self, paths: Iterable[str]) -> list[str]:
-        """The paths not ignored, in order: one C-level search for most of them."""
-        clue = self._clue
-        if clue is None or os.sep != "/":
-            return [p for p in paths if not self(p)]
-        return [p for p in paths if not clue(p) or not self(p)]
+        """The paths not ignored, in order."""
+        paths = list(paths)
+        if not self.patterns:
+            return paths
+        normal = paths if os.sep == "/" else [p.replace(os.sep, "/") for p in paths]
+        suspects = range(len(normal)) if self._clues is None else _holding(self._clues, normal)
+        ignored = {i for i in suspects if self._matches(normal[i])}
+        if not ignored:
+            return paths
+        return [path for i, path in enumerate(paths) if i not in ignored]
+
+    def _matches(self, path: str) -> bool:
+        return bool(self._name(path.rpartition("/")[2]) or self._tail(path))
 
 
 def _required_text(pattern: str) -> str:
@@ -58,19 +65,29 @@ def _required_text(pattern: str) -> str:
     return max(re.split(r"[*?]", pattern), key=len)
 
 
-def _contains_any(needles: set[str]) -> Callable[[str], bool]:
-    """A test of whether a path contains any of ``needles``.
+def _holding(clues: Sequence[str], paths: list[str]) -> set[int]:
+    """The indices of the paths that contain any of ``clues``.
 
-    Chained ``in`` tests run at C speed, three times faster than one regex
-    alternation over watched paths. The function is built from the needles'
-    ``repr()`` only, as :mod:`dataclasses` builds its methods: no text of the
-    caller's becomes code.
+    One ``str.find`` per clue runs over all the paths joined (by NUL, which
+    no path holds), in C; most clues are in no path, and cost just that.
     """
-    # A needle that holds a shorter one is implied by it.
-    needed = sorted(n for n in needles if not any(m != n and m in n for m in needles))
-    source = "lambda path: " + " or ".join(f"{needle!r} in path" for needle in needed)
-    test: Callable[[str], bool] = eval(source, {"__builtins__": {}})
-    return test
+    text = "\0".join(paths)
+    found: set[int] = set()
+    ends: list[int] | None = None  # where each path's text ends, plus one
+    for clue in clues:
+        at = text.find(clue)
+        if at >= 0 and ends is None:
+            ends = list(accumulate(len(p) + 1 for p in paths))
+        while at >= 0 and ends is not None:
+            i = bisect_right(ends, at)
+            found.add(i)
+            at = text.find(clue, ends[i])
+    return found
+
+
+def _shortest(needles: set[str]) -> tuple[str, ...]:
+    """The needles that hold no shorter one: a path holding the longer holds the shorter."""
+    return tuple(sorted(n for n in needles if not any(m != n and m in n for m in needles)))
 
 
 def _compile_any(patterns: list[str]) -> Callable[[str], object]:

@@ -13,11 +13,10 @@ import base64
 import binascii
 import hashlib
 import hmac
-import logging
 import os
 import re
 
-log = logging.getLogger("reloadmw")
+from ..logs import log
 
 ALGORITHM = "pbkdf2_sha256"
 #: OWASP's 2023 figure for PBKDF2-HMAC-SHA256; about 0.2 s per check here.
@@ -61,9 +60,8 @@ class PasswordChecker:
             self._iterations, self._salt, self._expected = _parse(password)
         else:
             log.warning(
-                "reloadmw (pid=%d): the endpoint password is given in plain text; store a "
+                "the endpoint password is given in plain text; store a "
                 "hash instead, made with: python -m reloadmw hash-password",
-                os.getpid(),
             )
             self._iterations = PLAINTEXT_ITERATIONS
             self._salt = os.urandom(SALT_BYTES)

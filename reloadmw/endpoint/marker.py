@@ -17,14 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import os
 import stat
 import tempfile
 import threading
 import time
-
-log = logging.getLogger("reloadmw")
 
 Signature = tuple[int, int, int]
 

@@ -2,8 +2,8 @@
 
 :func:`endpoint_options` turns the keyword arguments of ``ReloadMiddleware``
 into an :class:`EndpointOptions` (or None when there is no password, and so
-no endpoint). :mod:`reloadmw.endpoint`, which needs WebOb, is imported only
-in that case, so ``import reloadmw`` stays standard-library only.
+no endpoint). :mod:`reloadmw.endpoint.router`, which needs WebOb, is imported
+only in that case, so ``import reloadmw`` stays standard-library only.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Union
+from typing import Literal, Union
 
 from .passwords import PasswordChecker
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
-SCOPES = ("group", "process")
+Scope = Literal["group", "process"]
+SCOPES: tuple[Scope, ...] = ("group", "process")
 _PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]+")
 
 
@@ -31,7 +32,7 @@ class EndpointOptions:
     path: str
     allow_from: tuple[IPNetwork, ...] | None
     require_https: bool
-    scope: str
+    scope: Scope
     state_dir: str | None
 
     def allows(self, client: IPAddress | None) -> bool:

@@ -9,7 +9,8 @@ import sys
 import sysconfig
 import zipimport
 from types import ModuleType
-from typing import Callable
+
+from .patterns import IgnoreRules
 
 
 class ModuleFiles:
@@ -20,7 +21,7 @@ class ModuleFiles:
     the project tree, not site-packages, so they count as the app's own code.
     """
 
-    def __init__(self, site_packages: bool, ignored: Callable[[str], bool]) -> None:
+    def __init__(self, site_packages: bool, ignored: IgnoreRules) -> None:
         self._ignored = ignored
         self._seen: set[str] = set()
         self._last: tuple[int, str | None] = (-1, None)  # size and newest name of sys.modules
@@ -46,15 +47,16 @@ class ModuleFiles:
                 continue
             self._seen.add(name)
             path = module_file(module)
-            if path is not None and self.wanted(path):
+            if path is not None:
                 found.append(path)
-        return found
+        return self.wanted(found)
 
-    def wanted(self, path: str) -> bool:
-        """Whether ``path`` is watched: not the standard library, nor ignored."""
-        if self._keep and path.startswith(self._keep):
-            return not self._ignored(path)
-        return not path.startswith(self._skip) and not self._ignored(path)
+    def wanted(self, paths: list[str]) -> list[str]:
+        """The ``paths`` to watch: not the standard library, nor ignored."""
+        keep, skip = self._keep, self._skip
+        return self._ignored.kept(
+            [p for p in paths if (keep and p.startswith(keep)) or not p.startswith(skip)]
+        )
 
 
 def module_file(module: ModuleType | object) -> str | None:
