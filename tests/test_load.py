@@ -26,31 +26,28 @@ from __future__ import annotations
 import http.client
 import re
 import sqlite3
-import sys
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.servers import (
-    ApacheServer,
-    CommandServer,
+from tests.helpers import edit, read_lines, wait_until
+from tests.rig import (
+    RESTART_TIMEOUT,
     ServerProcess,
-    edit_file,
-    free_port,
+    StartApache,
+    StartServer,
+    backdate,
+    gunicorn,
     http_request,
     make_world_writable_file,
-    read_lines,
-    wait_until,
 )
-from tests.traffic import backdate
 
-pytestmark = pytest.mark.load
+pytestmark = [pytest.mark.server, pytest.mark.load]
 
 CLIENTS = 16
 EDITS = 5
@@ -61,7 +58,6 @@ MAX_REQUESTS_PER_CLIENT = 4_000
 PAUSE = 0.01  # between two requests of a client
 INTERVAL = 0.1
 QUIET = 0.2
-RESTART_TIMEOUT = 30.0
 
 APP = """\
 import json, logging, os, sqlite3, time
@@ -209,7 +205,7 @@ def run_load(server: ServerProcess, app: LoadApp) -> tuple[list[Outcome], list[f
         time.sleep(WARM_UP)
         for version in range(1, EDITS + 1):
             edits.append(time.time())
-            edit_file(app.version_file, f"VERSION = '{version}'\n")
+            edit(app.version_file, f"VERSION = '{version}'\n")
             time.sleep(EDIT_EVERY)
         time.sleep(COOL_DOWN)
     finally:
@@ -317,7 +313,7 @@ def check_load(
     ids=["with-hook", "without-hook"],
 )
 def test_apache_daemon_mode_loses_nothing_and_serves_no_old_code_after_detection(
-    app_dir: Path, start_apache: Callable[..., ApacheServer], hook: bool, old_for: float
+    app_dir: Path, start_apache: StartApache, hook: bool, old_for: float
 ) -> None:
     app = LoadApp(app_dir)
     server = start_apache(app.write_script("load.wsgi", hook=hook), threads=4, processes=2)
@@ -327,27 +323,11 @@ def test_apache_daemon_mode_loses_nothing_and_serves_no_old_code_after_detection
 
 
 def test_gunicorn_loses_nothing_while_its_workers_are_replaced_five_times(
-    app_dir: Path, start_server: Callable[..., ServerProcess]
+    app_dir: Path, start_server: StartServer
 ) -> None:
     app = LoadApp(app_dir)
     app.write_script("loadwsgi.py", hook=False)
-    port = free_port()
-    gunicorn = CommandServer(
-        "gunicorn",
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "--workers", "2",
-            "--worker-class", "gthread",
-            "--threads", "4",
-            "--bind", f"127.0.0.1:{port}",
-            "--graceful-timeout", "20",
-            "--no-control-socket",
-            "--chdir", str(app_dir),
-            "loadwsgi:application",
-        ],
-        port,
-    )  # fmt: skip
-    server = start_server(gunicorn)
+    server = start_server(gunicorn(app_dir, "loadwsgi:application"))
     wait_until(lambda: len(app.imports()) == 2, RESTART_TIMEOUT, server.describe)
 
     check_load("gunicorn", server, app, old_for=None)

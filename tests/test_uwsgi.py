@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
-from tests.servers import (
+import pytest
+
+from tests.rig import (
     CommandServer,
     ProbeApp,
-    ServerProcess,
+    StartServer,
+    Traffic,
     daemon_pids,
     free_port,
     http_burst,
+    settled_imports,
     wait_for_new_processes,
+    write_probe_module,
 )
-from tests.traffic import Traffic, settled_imports, write_probe_module
+
+pytestmark = pytest.mark.server
 
 UWSGI = Path(sys.executable).parent / "uwsgi"
 
@@ -47,7 +52,7 @@ def test_uwsgi_binary_was_built_by_pip() -> None:
 
 
 def test_module_edit_reloads_every_worker_without_failed_requests(
-    app_dir: Path, start_server: Callable[..., ServerProcess]
+    app_dir: Path, start_server: StartServer
 ) -> None:
     app = ProbeApp(app_dir, interval=0.2, hook=False)
     server = start_server(uwsgi(app))
