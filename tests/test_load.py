@@ -14,7 +14,8 @@ timestamp) when it detects a change, so the test checks:
   answered by old code (with mod_wsgi's ``reload_required`` hook); without
   the hook, only those sent within 500 ms of the detection (they reach the
   process before the SIGINT that follows the detecting response); under
-  gunicorn the counts are reported.
+  gunicorn, which replaces all workers together whichever saw the change,
+  at most :data:`GUNICORN_OLD_CODE` of them.
 
 Runs against Apache + mod_wsgi daemon mode (2 processes x 4 threads) with and
 without the hook, and gunicorn (2 workers x 4 threads). The counts are
@@ -58,6 +59,10 @@ MAX_REQUESTS_PER_CLIENT = 4_000
 PAUSE = 0.01  # between two requests of a client
 INTERVAL = 0.1
 QUIET = 0.2
+#: gunicorn: at most this many requests sent to a worker after it detected a change are
+#: answered by old code (until the arbiter's new workers take over). Measured on the
+#: 2-core test machine over 10 runs: 47 to 134 (longest lag 37 to 251 ms); 3x the most.
+GUNICORN_OLD_CODE = 400
 
 APP = """\
 import json, logging, os, sqlite3, time
@@ -259,8 +264,9 @@ def check_load(
     With ``old_for`` seconds, every process must detect every edit itself,
     restart exactly once for it, and answer old code only to requests sent
     less than ``old_for`` seconds after it detected the change (0: none at
-    all). None reports these counts without bounds (gunicorn replaces all
-    workers together, whichever saw the change).
+    all). With None these per-process rules do not apply (gunicorn replaces
+    all workers together, whichever saw the change): the caller bounds the
+    counts it returns.
     """
     outcomes, edits = run_load(server, app)
     failed = [o for o in outcomes if o.status != 200]
@@ -330,4 +336,7 @@ def test_gunicorn_loses_nothing_while_its_workers_are_replaced_five_times(
     server = start_server(gunicorn(app_dir, "loadwsgi:application"))
     wait_until(lambda: len(app.imports()) == 2, RESTART_TIMEOUT, server.describe)
 
-    check_load("gunicorn", server, app, old_for=None)
+    report = check_load("gunicorn", server, app, old_for=None)
+
+    old = report["old_code_after_detection"]
+    assert isinstance(old, int) and old <= GUNICORN_OLD_CODE, (report, server.describe())
