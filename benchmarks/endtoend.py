@@ -28,7 +28,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from tests.servers import (  # noqa: E402
+from tests.rig import (  # noqa: E402
     ApacheServer,
     http_get,
     make_world_readable_dir,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["IMPLEMENTATION", "PURE_PYTHON_ENV", "Gate", "PyGate"]
+__all__ = ["IMPLEMENTATION", "PURE_PYTHON_ENV", "Gate", "PyGate", "pure_python_forced"]
 
 #: Any value but ``""`` or ``"0"`` makes ``Gate`` the pure-Python gate.
 PURE_PYTHON_ENV = "RELOADMW_PURE_PYTHON"
@@ -47,9 +47,14 @@ class PyGate:
         return self._checked_call(environ, start_response)
 
 
+def pure_python_forced() -> bool:
+    """True when ``RELOADMW_PURE_PYTHON`` asks for the pure-Python gate."""
+    return os.environ.get(PURE_PYTHON_ENV, "") not in ("", "0")
+
+
 def _c_gate() -> type[PyGate] | None:
     """The C gate, if it was built and reads the same clock as ``time.monotonic()``."""
-    if os.environ.get(PURE_PYTHON_ENV, "") not in ("", "0"):
+    if pure_python_forced():
         return None
     try:
         from . import _gate

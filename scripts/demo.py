@@ -16,7 +16,7 @@ from types import FrameType
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.servers import ApacheServer  # noqa: E402
+from tests.rig import ApacheServer  # noqa: E402
 
 HELLO = REPO / "examples" / "hello"
 

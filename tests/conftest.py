@@ -1,4 +1,9 @@
-"""Fixtures for the real-server tests: app directories and running servers."""
+"""Fixtures: the in-process sandbox and monitor spies, the request gates, running servers.
+
+A test that starts a server through these fixtures must be marked ``server``
+(``pytest -m "not server"`` is the in-process suite, run on every Python the
+package supports): collection fails otherwise.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,15 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tests.servers import (
+from reloadmw import gate
+from tests.helpers import (
+    Sandbox,
+    SpyMonitor,
+    c_gate_expected,
+    spying_on_monitors,
+    through_python_gate,
+)
+from tests.rig import (
     ApacheServer,
     ModWsgiExpress,
     ServerProcess,
@@ -18,6 +31,28 @@ from tests.servers import (
 
 ServerT = TypeVar("ServerT", bound=ServerProcess)
 SERVERS_KEY = pytest.StashKey[list[ServerProcess]]()
+#: Fixtures that start real servers: a test using one is a ``server`` test.
+SERVER_FIXTURES = {"servers", "start_apache", "start_express", "start_server"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Refuse a test that starts servers without the ``server`` marker.
+
+    The in-process runs select ``-m "not server"``; an unmarked server test
+    would run there, without Apache or the servers installed.
+    """
+    unmarked = [
+        item.nodeid
+        for item in items
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("server") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests start servers but are not marked `server` "
+            "(add `pytestmark = pytest.mark.server` to the module, or "
+            "`@pytest.mark.server` to the test):\n  " + "\n  ".join(unmarked)
+        )
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -29,6 +64,58 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.failed and report.when != "teardown":
         for server in item.stash.get(SERVERS_KEY, []):
             report.sections.append((f"{server.name} logs ({server.url})", server.logs()))
+
+
+# -- in-process --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+    """An import root in ``tmp_path`` whose middlewares record their restarts."""
+    with Sandbox(tmp_path, monkeypatch) as box:
+        yield box
+
+
+@pytest.fixture
+def spies(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[SpyMonitor]]:
+    """The monitors of the middlewares built in the test, closed at its end."""
+    with spying_on_monitors(monkeypatch) as made:
+        yield made
+
+
+@pytest.fixture
+def c_gate() -> type[Any]:
+    """The C gate class; the test fails where it should have been built and was not."""
+    try:
+        from reloadmw import _gate
+    except ImportError as exc:
+        if c_gate_expected():
+            pytest.fail(
+                f"reloadmw._gate is not built although a compiler and Python.h exist ({exc}); "
+                "run `pip install -e .` again and read its build output"
+            )
+        pytest.skip("reloadmw._gate is not built here; the Python gate is used")
+    return _gate.Gate
+
+
+#: The gates a test can run through: with RELOADMW_PURE_PYTHON=1 the middleware
+#: class itself is built on the Python gate, so there is no C gate to run.
+GATES = ["python"] if gate.Gate is gate.PyGate and gate.pure_python_forced() else ["c", "python"]
+
+
+@pytest.fixture(params=GATES)
+def gate_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test's middlewares through each request gate: the C one, then the Python one."""
+    kind: str = request.param
+    if kind == "c":
+        c_class = request.getfixturevalue("c_gate")
+        assert gate.Gate is c_class, "the middleware should be built on the C gate"
+    else:
+        through_python_gate(monkeypatch)
+    return kind
+
+
+# -- real servers ------------------------------------------------------------------------
 
 
 @pytest.fixture

@@ -12,27 +12,27 @@ import pwd
 import shutil
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.servers import (
+import pytest
+
+from tests.helpers import edit, settle, stat_key, wait_until
+from tests.rig import (
     RESTART_TIMEOUT,
-    ApacheServer,
     ProbeApp,
     Response,
+    StartApache,
     daemon_pids,
-    edit_file,
     http_burst,
     http_get,
     runs_as_root,
-    stat_key,
     wait_for_new_processes,
-    wait_until,
 )
 
+pytestmark = pytest.mark.server
+
 INTERVAL = 0.3
-StartApache = Callable[..., ApacheServer]
 
 
 def test_rig_runs_two_daemon_processes_as_www_data(
@@ -67,9 +67,11 @@ def test_edited_module_is_served_by_new_processes(app_dir: Path, start_apache: S
     new_pids = wait_for_new_processes(server, old_pids, lambda a: a["version"] == "2")
     # Several intervals of traffic later, still the same two processes: one
     # restart per process for one change, and no restart loop.
-    deadline = time.monotonic() + 5 * INTERVAL
-    while time.monotonic() < deadline:
-        assert {r.json()["pid"] for r in http_burst(server.port)} <= new_pids
+    settle(
+        lambda: {r.json()["pid"] for r in http_burst(server.port)} <= new_pids,
+        5 * INTERVAL,
+        server.describe,
+    )
     assert sorted(pid for pid, version in app.imports() if version == "2") == sorted(new_pids)
 
 
@@ -138,7 +140,7 @@ def test_edited_tracked_ini_restarts(app_dir: Path, start_apache: StartApache) -
     server = start_apache(app.script)
     old_pids = daemon_pids(server)
 
-    edit_file(app.config_file, "[app]\ncolour = blue\n")
+    edit(app.config_file, "[app]\ncolour = blue\n")
 
     wait_for_new_processes(server, old_pids, lambda a: "blue" in a["config"])
 
@@ -204,7 +206,7 @@ def test_hello_example_serves_the_edited_greeting(app_dir: Path, start_apache: S
     server = start_apache(hello / "hello.wsgi")
     assert "Hello from reloadmw!" in http_get(server.port).body.decode()
 
-    edit_file(hello / "greeting.py", 'TEXT = "Edited & saved"\n')
+    edit(hello / "greeting.py", 'TEXT = "Edited & saved"\n')
 
     wait_until(
         lambda: "<h1>Edited &amp; saved</h1>" in http_get(server.port).body.decode(),

@@ -9,32 +9,29 @@ writable by it. Restarts are counted from the pids in the responses.
 from __future__ import annotations
 
 import base64
-import contextlib
-import http.client
-import os
-import threading
-import time
 import urllib.parse
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from reloadmw.endpoint.passwords import hash_password
-from tests.servers import (
-    HTTP_TIMEOUT,
+from tests.helpers import settle, wait_until
+from tests.rig import (
     RESTART_TIMEOUT,
     ApacheServer,
     ProbeApp,
     Response,
+    StartServer,
+    Traffic,
+    backdate,
     daemon_pids,
     http_burst,
-    http_get,
     http_request,
     wait_for_new_processes,
-    wait_until,
 )
+
+pytestmark = pytest.mark.server
 
 PASSWORD = "open sesame"
 HASH = hash_password(PASSWORD)  # the default cost, as in production
@@ -78,44 +75,11 @@ def basic(password: str) -> dict[str, str]:
     return {"Authorization": f"Basic {token}"}
 
 
-@dataclass
-class Sample:
-    status: int  # 0: no HTTP answer at all
-    pid: int | None
-    error: str = ""
-
-
-@contextlib.contextmanager
-def traffic(port: int, workers: int = 3) -> Iterator[list[Sample]]:
-    """Requests to ``/`` from ``workers`` threads for as long as the block runs."""
-    samples: list[Sample] = []
-    stop = threading.Event()
-
-    def run() -> None:
-        while not stop.is_set():
-            try:
-                answer = http_get(port, "/")
-                pid = answer.json()["pid"] if answer.status == 200 else None
-                samples.append(Sample(answer.status, pid))
-            except (OSError, http.client.HTTPException, ValueError) as error:
-                samples.append(Sample(0, None, repr(error)))
-
-    threads = [threading.Thread(target=run) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    try:
-        yield samples
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(HTTP_TIMEOUT + 5)
-
-
 Start = Callable[..., ApacheServer]
 
 
 @pytest.fixture
-def start(app_dir: Path, start_server: Callable[..., ApacheServer]) -> Start:
+def start(app_dir: Path, start_server: StartServer) -> Start:
     """Write the probe app with the endpoint on and start Apache on it."""
 
     def start_app(*, hook: bool) -> ApacheServer:
@@ -123,9 +87,7 @@ def start(app_dir: Path, start_server: Callable[..., ApacheServer]) -> Start:
         write_script(app, hook=hook)
         # Files saved just before a daemon starts count as edits made during
         # its start-up and would restart it once; these tests restart by URL.
-        settled = time.time() - 60
-        for path in app_dir.rglob("*"):
-            os.utime(path, (settled, settled))
+        backdate(app_dir)
         return start_server(AuthorizingApache(app.script))
 
     return start_app
@@ -137,7 +99,7 @@ def test_post_with_right_password_restarts_both_daemon_processes(
     server = start(hook=False)
     old_pids = daemon_pids(server)
 
-    with traffic(server.port) as samples:
+    with Traffic(server.port) as traffic:
         posted = http_request(server.port, PATH, method="POST", headers=basic(PASSWORD))
         new_pids = wait_for_new_processes(server, old_pids, lambda answer: True)
 
@@ -148,9 +110,9 @@ def test_post_with_right_password_restarts_both_daemon_processes(
     assert answer["strategy"] == "mod_wsgi-daemon"
     assert answer["pid"] in old_pids
     assert len(new_pids) == 2 and not new_pids & old_pids
-    failed = [s for s in samples if s.status != 200]
-    assert not failed, f"{len(failed)} of {len(samples)} requests failed: {failed[:5]}"
-    served_by = {s.pid for s in samples}
+    failed = traffic.failures
+    assert not failed, f"{len(failed)} of {len(traffic.outcomes)} requests failed: {failed[:5]}"
+    served_by = {answer["pid"] for answer in traffic.answers}
     assert served_by & old_pids and served_by & new_pids  # the traffic spanned the restart
 
 
@@ -185,11 +147,11 @@ def test_wrong_password_is_401_and_the_pids_stay(start: Start) -> None:
         http_request(server.port, f"{PATH}?password={urllib.parse.quote(PASSWORD)}", method="POST"),
     ]
     status = http_request(server.port, PATH, headers=basic(PASSWORD))
-    time.sleep(1.0)  # a restart, had one been sent, would have begun by now
+    # A restart, had one been sent, would have begun within a second.
+    settle(lambda: daemon_pids(server) == old_pids, 1.0, server.describe)
 
     assert [r.status for r in wrong] == [401, 401, 401]
     assert all(r.headers["www-authenticate"] == 'Basic realm="reloadmw"' for r in wrong)
-    assert daemon_pids(server) == old_pids
     assert status.status == 200, status.body
     assert status.json()["process_group"] == "app"
     assert status.json()["strategy"] == "mod_wsgi-daemon"

@@ -19,33 +19,23 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from reloadmw import ReloadMiddleware
-from tests.sandbox import APP_SOURCE, Sandbox
-from tests.servers import (
+from tests.helpers import APP_SOURCE, Restarts, Sandbox, edit, signals_refused, wait_until
+from tests.rig import (
+    RESTART_TIMEOUT,
     ApacheServer,
     ProbeApp,
     Response,
-    edit_file,
+    StartApache,
     http_burst,
-    wait_until,
 )
-
-StartApache = Callable[..., ApacheServer]
-RESTART_TIMEOUT = 30.0
 
 BROKEN_SYNTAX = "VERSION = '2'\ndef broken(:\n    pass\n"
 NAME_ERROR = "VERSION = '2'\nVALUE = undefined_name + 1\n"
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
-    with Sandbox(tmp_path, monkeypatch) as box:
-        yield box
 
 
 def reloadmw_records(caplog: pytest.LogCaptureFixture, level: int) -> list[logging.LogRecord]:
@@ -258,12 +248,7 @@ def test_an_app_that_is_neither_callable_nor_a_string_is_refused() -> None:
 def test_a_strategy_that_raises_is_logged_at_error_and_the_process_keeps_checking(
     sandbox: Sandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
-    reasons: list[list[str]] = []
-
-    def failing(reason: list[str]) -> None:
-        reasons.append(reason)
-        raise OSError("supervisor unreachable")
-
+    failing = Restarts(fail=True)
     client, version_file = sandbox.serve_app(restart=failing)
     caplog.set_level(logging.INFO, logger="reloadmw")
 
@@ -273,7 +258,7 @@ def test_a_strategy_that_raises_is_logged_at_error_and_the_process_keeps_checkin
     second = client.get("/")
 
     assert first.json == second.json == {"pid": os.getpid(), "version": "1"}
-    assert reasons == [[str(version_file)], [str(version_file)]]
+    assert failing.reasons == [[str(version_file)], [str(version_file)]]
     errors = reloadmw_records(caplog, logging.ERROR)
     assert len(errors) == 2
     assert all("restart strategy" in r.getMessage() and r.exc_info for r in errors)
@@ -282,13 +267,7 @@ def test_a_strategy_that_raises_is_logged_at_error_and_the_process_keeps_checkin
 def test_a_signal_that_cannot_be_sent_is_logged_at_error_and_the_process_keeps_checking(
     sandbox: Sandbox, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sent: list[tuple[int, int]] = []
-
-    def kill(pid: int, signum: int) -> None:
-        sent.append((pid, signum))
-        raise PermissionError(1, "Operation not permitted")
-
-    monkeypatch.setattr("reloadmw.restart.mod_wsgi.os.kill", kill)
+    sent = signals_refused(monkeypatch)
     client, version_file = sandbox.serve_app(restart="mod_wsgi-daemon")
     caplog.set_level(logging.INFO, logger="reloadmw")
 
@@ -316,6 +295,7 @@ def error_log_pids(server: ApacheServer, text: str) -> set[int]:
     return pids
 
 
+@pytest.mark.server
 def test_apache_keeps_serving_through_a_syntax_error_and_restarts_once_it_compiles(
     app_dir: Path, start_apache: StartApache
 ) -> None:
@@ -324,7 +304,7 @@ def test_apache_keeps_serving_through_a_syntax_error_and_restarts_once_it_compil
     before = {r.json()["pid"] for r in http_burst(server.port, "/?seconds=0.1")}
     imports_before = len(probe.imports())
 
-    edit_file(probe.version_file, BROKEN_SYNTAX)
+    edit(probe.version_file, BROKEN_SYNTAX)
 
     def both_warned() -> bool:
         answers = http_burst(server.port, "/?seconds=0.1")
@@ -358,6 +338,7 @@ reload_required = application.reload_required
 """
 
 
+@pytest.mark.server
 def test_apache_recovers_from_an_import_time_name_error_without_an_apache_restart(
     app_dir: Path, start_apache: StartApache
 ) -> None:
@@ -371,7 +352,7 @@ def test_apache_recovers_from_an_import_time_name_error_without_an_apache_restar
     apache_pid = server.process.pid if server.process else None
     first_pids = {r.json()["pid"] for r in http_burst(server.port, "/?x=1")}
 
-    edit_file(version_file, NAME_ERROR)
+    edit(version_file, NAME_ERROR)
 
     def broken_everywhere() -> list[Response]:
         answers = http_burst(server.port, "/")
@@ -381,7 +362,7 @@ def test_apache_recovers_from_an_import_time_name_error_without_an_apache_restar
     assert all(b"NameError: name 'undefined_name' is not defined" in r.body for r in broken)
     assert "NameError" in server.error_log.read_text()
 
-    edit_file(version_file, "VERSION = '3'\n")
+    edit(version_file, "VERSION = '3'\n")
     time.sleep(interval + 0.2 + 0.3)  # interval + quiet + slack: the next check is due
 
     fixed = http_burst(server.port, "/")

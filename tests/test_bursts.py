@@ -11,38 +11,30 @@ settled the first responses carry the new version in every process.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import http.client
 import os
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import webtest  # type: ignore[import-untyped]
 
-from tests.sandbox import Sandbox
-from tests.servers import (
+from tests.helpers import Sandbox, edit, read_lines, settle, wait_until
+from tests.rig import (
+    RESTART_TIMEOUT,
     ApacheServer,
-    edit_file,
+    StartApache,
+    Traffic,
     http_burst,
-    http_get,
     make_world_writable_file,
-    read_lines,
-    wait_until,
 )
 
-StartApache = Callable[..., ApacheServer]
 PARTS = 30
 BURSTS = 4
 INTERVAL = 0.1
 QUIET = 0.2  # the default
 WRITE_GAP = 0.01  # 30 files over about 300 ms
 SETTLE = QUIET + INTERVAL + 0.3  # after the last write, every process's next check restarts it
-RESTART_TIMEOUT = 30.0
 
 APP = f"""\
 import json, os, time
@@ -78,16 +70,9 @@ reload_required = application.reload_required
 """
 
 
-@dataclass(frozen=True)
-class Answer:
-    sent: float
-    status: int
-    versions: tuple[str, ...]
-
-
 def write_parts(app_dir: Path, version: int, gap: float = 0.0) -> None:
     for i in range(PARTS):
-        edit_file(app_dir / f"part{i:02d}.py", f"VERSION = '{version}'\n")
+        edit(app_dir / f"part{i:02d}.py", f"VERSION = '{version}'\n")
         if gap:
             time.sleep(gap)
 
@@ -95,33 +80,6 @@ def write_parts(app_dir: Path, version: int, gap: float = 0.0) -> None:
 def import_versions(log: Path) -> list[tuple[str, ...]]:
     """The versions each process imported, in import order."""
     return [tuple(line.split(" ", 1)[1].split(",")) for line in read_lines(log)]
-
-
-@contextlib.contextmanager
-def steady_clients(port: int, answers: list[Answer], clients: int = 4) -> Iterator[None]:
-    """Keep ``clients`` threads requesting until the block ends."""
-    stop = threading.Event()
-
-    def run() -> None:
-        while not stop.is_set():
-            sent = time.monotonic()
-            try:
-                response = http_get(port, "/?client=steady")
-            except (OSError, http.client.HTTPException):
-                answers.append(Answer(sent, 0, ()))  # a connection error or reset
-                continue
-            versions = tuple(response.json()["versions"]) if response.status == 200 else ()
-            answers.append(Answer(sent, response.status, versions))
-
-    threads = [threading.Thread(target=run) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
 
 
 def both_processes_serve(server: ApacheServer, version: int) -> bool:
@@ -132,6 +90,7 @@ def both_processes_serve(server: ApacheServer, version: int) -> bool:
     return len({r.json()["pid"] for r in answers}) == 2
 
 
+@pytest.mark.server
 def test_each_burst_of_30_saves_is_one_restart_per_process_with_consistent_versions(
     app_dir: Path, start_apache: StartApache
 ) -> None:
@@ -143,20 +102,20 @@ def test_each_burst_of_30_saves_is_one_restart_per_process_with_consistent_versi
     server = start_apache(script)
     wait_until(lambda: len(read_lines(imports_log)) == 2, RESTART_TIMEOUT, server.describe)
 
-    answers: list[Answer] = []
     settled: dict[int, float] = {}
-    with steady_clients(server.port, answers):
+    with Traffic(server.port, clients=4, path="/?client=steady") as traffic:
         for version in range(1, BURSTS + 1):
             write_parts(app_dir, version, WRITE_GAP)
             settled[version] = time.monotonic() + SETTLE
-            time.sleep(SETTLE)
+            time.sleep(SETTLE)  # the burst settles: from now on, new code only
             wait_until(functools.partial(both_processes_serve, server, version), RESTART_TIMEOUT)
 
-    assert answers, "the steady clients got no answer"
-    assert [a for a in answers if a.status != 200] == []
-    assert [a.versions for a in answers if len(set(a.versions)) != 1] == []
+    assert traffic.outcomes, "the steady clients got no answer"
+    assert traffic.failures == []
+    answers = [(o.sent, tuple(o.answer["versions"])) for o in traffic.outcomes if o.answer]
+    assert [versions for _, versions in answers if len(set(versions)) != 1] == []
     for version, after in settled.items():
-        late = [a.versions for a in answers if a.sent > after and int(a.versions[0]) < version]
+        late = [v for sent, v in answers if sent > after and int(v[0]) < version]
         assert late == [], f"old code served after burst {version} settled"
 
     imported = import_versions(imports_log)
@@ -166,12 +125,6 @@ def test_each_burst_of_30_saves_is_one_restart_per_process_with_consistent_versi
 
 
 # -- the quiet period, in-process ----------------------------------------------
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
-    with Sandbox(tmp_path, monkeypatch) as box:
-        yield box
 
 
 def burst(
@@ -185,7 +138,7 @@ def burst(
     """
     seen = []
     for number, path in enumerate(files):
-        edit_file(path, f"VERSION = 'burst {number}'\n")
+        edit(path, f"VERSION = 'burst {number}'\n")
         if back:
             then = time.time_ns() - int(back * 1e9)
             os.utime(path, ns=(then, then))
@@ -200,13 +153,12 @@ def test_a_burst_within_the_quiet_period_is_one_restart_once_it_settles(
     sandbox: Sandbox, back: float
 ) -> None:
     files = [sandbox.write(f"qpart{i}.py", "VERSION = '0'\n") for i in range(10)]
-    client = sandbox.client(sandbox.middleware(hello, quiet=0.3, track=("qpart*.py",)))
+    client = sandbox.client(sandbox.middleware(quiet=0.3, track=("qpart*.py",)))
 
     during = burst(sandbox, client, files, gap=0.05, back=back)
     assert during == [0] * len(files), "restarted before the burst settled"
     wait_until(lambda: client.get("/") and len(sandbox.restarts) == 1, 5.0)
-    time.sleep(0.4)
-    client.get("/")
+    settle(lambda: client.get("/") and len(sandbox.restarts) == 1, 0.4)
 
     assert sandbox.restarts.reasons == [sorted(str(f) for f in files)]
 
@@ -215,15 +167,10 @@ def test_a_change_older_than_the_quiet_period_restarts_on_the_first_check(
     sandbox: Sandbox,
 ) -> None:
     watched = sandbox.write("old_change.py", "VERSION = '0'\n")
-    middleware = sandbox.middleware(hello, quiet=0.3, interval=10, track=("old_change.py",))
-    edit_file(watched, "VERSION = '1'\n")
+    middleware = sandbox.middleware(quiet=0.3, interval=10, track=("old_change.py",))
+    edit(watched, "VERSION = '1'\n")
     time.sleep(0.35)  # the edit is older than quiet when the first request checks
 
     sandbox.client(middleware).get("/")
 
     assert sandbox.restarts.reasons == [[str(watched)]]
-
-
-def hello(environ: dict[str, object], start_response: Callable[..., object]) -> list[bytes]:
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    return [b"ok"]

@@ -28,10 +28,19 @@ def test_same_second_same_size_edit_drops_the_cached_bytecode(tmp_path: Path) ->
 def test_forgetting_bytecode_ignores_other_files_and_missing_caches(tmp_path: Path) -> None:
     config = tmp_path / "config.ini"
     config.write_text("[app]\n")
-    lonely = tmp_path / "never_compiled.py"
-    lonely.write_text("X = 1\n")
+    # Where a cache of config.ini would be: not bytecode of a changed .py, so it stays.
+    config_cache = Path(importlib.util.cache_from_source(str(config)))
+    config_cache.parent.mkdir(parents=True, exist_ok=True)
+    config_cache.write_bytes(b"not ours")
+    never_compiled = tmp_path / "never_compiled.py"
+    never_compiled.write_text("X = 1\n")
+    stale = tmp_path / "views.py"
+    stale.write_text("X = 1\n")
+    stale_cache = Path(py_compile.compile(str(stale), doraise=True))
+    assert stale_cache.exists()
 
-    forget_bytecode([str(config), str(lonely), str(tmp_path / "gone.py")])
+    # The files without a cache first: they must not stop the stale one from going.
+    forget_bytecode([str(config), str(never_compiled), str(tmp_path / "gone.py"), str(stale)])
 
-    assert config.exists()
-    assert not Path(importlib.util.cache_from_source(str(lonely))).exists()
+    assert config.exists() and config_cache.exists()
+    assert not stale_cache.exists()

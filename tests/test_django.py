@@ -14,17 +14,15 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.servers import ApacheServer, Response, edit_file, http_burst, wait_until
+from tests.helpers import edit, wait_until
+from tests.rig import RESTART_TIMEOUT, Response, StartApache, http_burst
 
-StartApache = Callable[..., ApacheServer]
 INTERVAL = 0.3
 QUIET = 0.2
-RESTART_TIMEOUT = 30.0
 REENTRANT = "populate() isn't reentrant"
 
 VIEW = """
@@ -84,9 +82,10 @@ def start_project(directory: Path) -> Path:
 def set_app_version(settings: Path, old: str, new: str) -> None:
     text = settings.read_text()
     assert f'APP_VERSION = "{old}"' in text
-    edit_file(settings, text.replace(f'APP_VERSION = "{old}"', f'APP_VERSION = "{new}"'))
+    edit(settings, text.replace(f'APP_VERSION = "{old}"', f'APP_VERSION = "{new}"'))
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("breakage", sorted(BREAKAGES))
 def test_django_recovers_from_broken_settings_without_an_apache_restart(
     app_dir: Path, start_apache: StartApache, breakage: str
@@ -103,7 +102,7 @@ def test_django_recovers_from_broken_settings_without_an_apache_restart(
     (old, new), error = BREAKAGES[breakage]
     good_settings = settings.read_text()
     assert old in good_settings
-    edit_file(settings, good_settings.replace(old, new).replace('"1"', '"2"'))
+    edit(settings, good_settings.replace(old, new).replace('"1"', '"2"'))
 
     def broken_everywhere() -> list[Response]:
         answers = http_burst(server.port, "/")
@@ -115,7 +114,7 @@ def test_django_recovers_from_broken_settings_without_an_apache_restart(
     assert all(error in r.body.decode() for r in broken), broken[0].body.decode()
     assert not any(REENTRANT in r.body.decode() for r in broken)
 
-    edit_file(settings, good_settings.replace('"1"', '"3"'))
+    edit(settings, good_settings.replace('"1"', '"3"'))
     time.sleep(INTERVAL + QUIET + 0.3)  # the next check in every process is due
 
     fixed = http_burst(server.port, "/")

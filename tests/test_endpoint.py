@@ -11,7 +11,7 @@ import re
 import stat
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -25,7 +25,7 @@ from reloadmw.endpoint.credentials import MAX_BODY
 from reloadmw.endpoint.marker import GenerationMarker, default_state_dir, prepare_state_dir
 from reloadmw.endpoint.passwords import hash_password
 from reloadmw.endpoint.ratelimit import FailureLimiter
-from reloadmw.endpoint.router import Router
+from tests.helpers import Restarts, counting_password_checks, endpoint_router, use_limiter
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -38,19 +38,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class Probe:
-    """The wrapped app and the restart callback, recording what happened."""
+    """The wrapped app, recording the paths it was called for, and the restarts."""
 
     def __init__(self) -> None:
         self.calls: list[str] = []
-        self.restarts: list[list[str]] = []
+        self.restarts = Restarts()
 
     def app(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         self.calls.append(environ["PATH_INFO"])
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"from the app"]
-
-    def restart(self, reason: Sequence[str]) -> None:
-        self.restarts.append(list(reason))
 
 
 MakeMiddleware = Callable[..., tuple[ReloadMiddleware, Probe]]
@@ -63,7 +60,7 @@ def make(tmp_path: Path) -> MakeMiddleware:
     def make(**options: Any) -> tuple[ReloadMiddleware, Probe]:
         probe = Probe()
         options.setdefault("password", HASH)
-        options.setdefault("restart", probe.restart)
+        options.setdefault("restart", probe.restarts)
         options.setdefault("state_dir", str(tmp_path / "state"))
         # Watch no source file: other work edits the tree while the tests run.
         options.setdefault("ignore", "*")
@@ -75,11 +72,6 @@ def make(tmp_path: Path) -> MakeMiddleware:
 
 def client(middleware: ReloadMiddleware, address: str = CLIENT) -> webtest.TestApp:
     return webtest.TestApp(middleware, extra_environ={"REMOTE_ADDR": address})
-
-
-def router(middleware: ReloadMiddleware) -> Router:
-    assert middleware._router is not None
-    return middleware._router
 
 
 def basic(password: str, user: str = "ops") -> str:
@@ -166,10 +158,10 @@ def test_post_with_basic_password_answers_202_and_schedules_a_restart(
         "restart": "scheduled",
         "pid": os.getpid(),
         "scope": "group",
-        "strategy": "Probe.restart",
+        "strategy": "Restarts",
     }
     assert response.headers["Cache-Control"] == "no-store"
-    assert probe.restarts == [[f"restart requested through {PATH}"]]
+    assert probe.restarts.reasons == [[f"restart requested through {PATH}"]]
     assert probe.calls == []
     assert middleware.restarts == 1
 
@@ -199,7 +191,7 @@ def test_restart_fires_only_after_the_response_is_closed(make: MakeMiddleware) -
     answer = call(middleware, headers={"Authorization": basic(PASSWORD)})
 
     assert answer.status == 202
-    assert probe.restarts == []
+    assert probe.restarts.reasons == []
     close(answer)
     assert len(probe.restarts) == 1
     close(answer)
@@ -216,13 +208,13 @@ def test_get_with_password_returns_status(make: MakeMiddleware) -> None:
 
     assert status["pid"] == os.getpid()
     assert status["process_group"] == "app"
-    assert status["strategy"] == "Probe.restart"
+    assert status["strategy"] == "Restarts"
     assert status["scope"] == "group"
     assert status["watched_files"] == len(middleware._monitor)
     assert status["last_check"] == middleware.last_check
     assert status["pending_changes"] == []
     assert status["restarts"] == 1
-    assert probe.restarts == [[f"restart requested through {PATH}"]]
+    assert probe.restarts.reasons == [[f"restart requested through {PATH}"]]
 
 
 def test_get_status_names_the_automatic_strategy_without_restarting(
@@ -247,7 +239,7 @@ def test_get_without_password_is_401_with_basic_challenge(make: MakeMiddleware) 
     response = client(middleware).get(PATH, status=401)
 
     assert response.headers["WWW-Authenticate"] == 'Basic realm="reloadmw"'
-    assert probe.calls == [] and probe.restarts == []
+    assert probe.calls == [] and probe.restarts.reasons == []
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
@@ -259,7 +251,7 @@ def test_wrong_password_is_401_and_restarts_nothing(make: MakeMiddleware, method
     response = app.request(PATH, method=method, status=401)
 
     assert response.headers["WWW-Authenticate"] == 'Basic realm="reloadmw"'
-    assert probe.calls == [] and probe.restarts == []
+    assert probe.calls == [] and probe.restarts.reasons == []
     assert middleware.restarts == 0
 
 
@@ -270,7 +262,7 @@ def test_the_hash_itself_is_not_a_password(make: MakeMiddleware) -> None:
 
     app.post(PATH, status=401)
     app.post(PATH, {"password": HASH}, status=401)
-    assert probe.restarts == []
+    assert probe.restarts.reasons == []
 
 
 def test_password_in_query_string_is_never_accepted(make: MakeMiddleware) -> None:
@@ -280,7 +272,7 @@ def test_password_in_query_string_is_never_accepted(make: MakeMiddleware) -> Non
     app.get(f"{PATH}?password={PASSWORD}", status=401)
     app.post(f"{PATH}?password={PASSWORD}", status=401)
     app.post(f"{PATH}?password={PASSWORD}", {"x": "1"}, status=401)
-    assert probe.restarts == []
+    assert probe.restarts.reasons == []
 
 
 @pytest.mark.parametrize(
@@ -317,7 +309,7 @@ def test_malformed_authorization_is_401(make: MakeMiddleware, authorization: str
     response = app.post(PATH, headers={"Authorization": authorization}, status=401)
 
     assert response.headers["WWW-Authenticate"] == 'Basic realm="reloadmw"'
-    assert probe.restarts == [] and probe.calls == []
+    assert probe.restarts.reasons == [] and probe.calls == []
 
 
 @pytest.mark.parametrize(
@@ -340,7 +332,7 @@ def test_bad_form_password_is_401(make: MakeMiddleware, form: bytes) -> None:
         PATH, form, content_type="application/x-www-form-urlencoded", status=401
     )
 
-    assert probe.restarts == []
+    assert probe.restarts.reasons == []
 
 
 @pytest.mark.parametrize(
@@ -351,11 +343,11 @@ def test_form_post_with_another_content_type_is_415(
     make: MakeMiddleware, content_type: str
 ) -> None:
     middleware, probe = make()
-    verified = count_checks(middleware)
+    verified = counting_password_checks(middleware)
 
     client(middleware).post(PATH, f"password={PASSWORD}", content_type=content_type, status=415)
 
-    assert probe.restarts == [] and verified == []
+    assert probe.restarts.reasons == [] and verified == []
 
 
 def test_basic_password_wins_over_the_content_type(make: MakeMiddleware) -> None:
@@ -376,7 +368,7 @@ def test_other_methods_are_405_with_allow_header(make: MakeMiddleware, method: s
 
     assert answer.status == 405
     assert answer.headers["Allow"] == "GET, POST"
-    assert probe.restarts == [] and probe.calls == []
+    assert probe.restarts.reasons == [] and probe.calls == []
 
 
 class Unreadable(io.RawIOBase):
@@ -411,7 +403,7 @@ def test_body_over_8_kib_by_content_length_is_413_without_reading(
 
     assert answer.status == 413
     assert stream.taken == 0
-    assert probe.restarts == []
+    assert probe.restarts.reasons == []
 
 
 def test_huge_content_length_is_413(make: MakeMiddleware) -> None:
@@ -435,7 +427,7 @@ def test_chunked_body_past_8_kib_is_413_and_reading_stops(make: MakeMiddleware) 
 
     assert answer.status == 413
     assert stream.taken <= MAX_BODY + 1
-    assert probe.restarts == []
+    assert probe.restarts.reasons == []
 
 
 def test_chunked_form_password_within_8_kib_is_accepted(make: MakeMiddleware) -> None:
@@ -456,27 +448,13 @@ def test_chunked_form_password_within_8_kib_is_accepted(make: MakeMiddleware) ->
 # -- rate limiting -------------------------------------------------------------
 
 
-def count_checks(middleware: ReloadMiddleware) -> list[str | None]:
-    """Record every password check the endpoint makes."""
-    checker = router(middleware).options.checker
-    verify = checker.verify
-    seen: list[str | None] = []
-
-    def counting(candidate: str | None) -> bool:
-        seen.append(candidate)
-        return verify(candidate)
-
-    checker.verify = counting  # type: ignore[method-assign]
-    return seen
-
-
 def test_five_failures_give_429_with_retry_after_and_no_password_check(
     make: MakeMiddleware,
 ) -> None:
     middleware, probe = make()
     now = [1000.0]
-    router(middleware).limiter = FailureLimiter(clock=lambda: now[0])
-    checks = count_checks(middleware)
+    use_limiter(middleware, FailureLimiter(clock=lambda: now[0]))
+    checks = counting_password_checks(middleware)
     app = client(middleware)
 
     for _ in range(5):
@@ -487,7 +465,7 @@ def test_five_failures_give_429_with_retry_after_and_no_password_check(
 
     assert blocked.headers["Retry-After"] == "55"
     assert len(checks) == 5
-    assert probe.restarts == []
+    assert probe.restarts.reasons == []
 
     other = client(middleware, "192.0.2.99")
     other.post(PATH, {"password": PASSWORD}, status=202)
@@ -520,7 +498,7 @@ def test_ipv6_clients_are_counted_per_64(make: MakeMiddleware) -> None:
 
 def test_failure_counters_stay_bounded_when_addresses_rotate(make: MakeMiddleware) -> None:
     middleware, _ = make()
-    limiter = router(middleware).limiter = FailureLimiter(capacity=50)
+    limiter = use_limiter(middleware, FailureLimiter(capacity=50))
 
     for n in range(300):
         client(middleware, f"10.0.{n // 256}.{n % 256}").get(PATH, status=401)
@@ -549,13 +527,13 @@ def test_client_outside_allow_from_is_403_before_any_password_check(
     make: MakeMiddleware,
 ) -> None:
     middleware, probe = make(allow_from=["10.0.0.0/8", "::1"])
-    checks = count_checks(middleware)
+    checks = counting_password_checks(middleware)
 
     for _ in range(8):
         client(middleware, CLIENT).post(PATH, {"password": PASSWORD}, status=403)
     webtest.TestApp(middleware).post(PATH, {"password": PASSWORD}, status=403)  # no address
 
-    assert checks == [] and probe.restarts == []
+    assert checks == [] and probe.restarts.reasons == []
     client(middleware, "10.1.2.3").post(PATH, {"password": PASSWORD}, status=202)
     client(middleware, "::ffff:10.1.2.3").post(PATH, {"password": PASSWORD}, status=202)
     client(middleware, "::1").post(PATH, {"password": PASSWORD}, status=202)
@@ -571,7 +549,7 @@ def test_allow_from_takes_a_single_address(make: MakeMiddleware) -> None:
 
 def test_require_https_refuses_plain_http_except_from_loopback(make: MakeMiddleware) -> None:
     middleware, probe = make(require_https=True)
-    checks = count_checks(middleware)
+    checks = counting_password_checks(middleware)
     form = {"password": PASSWORD}
 
     client(middleware).post(PATH, form, status=403)
@@ -592,7 +570,7 @@ def test_only_the_exact_path_is_the_endpoint(make: MakeMiddleware, path: str) ->
     client(middleware).post(path, {"password": PASSWORD}, status=200)
 
     assert probe.calls == [path]
-    assert probe.restarts == []
+    assert probe.restarts.reasons == []
 
 
 def test_the_endpoint_sits_under_the_mount_point(make: MakeMiddleware) -> None:
@@ -720,9 +698,9 @@ def test_group_post_restarts_every_other_process_after_its_next_request(
 
     answer = call(second, method="GET", path="/page")
     assert answer.body == b"from the app"
-    assert second_probe.restarts == []
+    assert second_probe.restarts.reasons == []
     close(answer)
-    assert second_probe.restarts == [[f"group restart requested through {PATH}"]]
+    assert second_probe.restarts.reasons == [[f"group restart requested through {PATH}"]]
 
     client(second).get("/page")
     client(first).get("/page")
@@ -743,7 +721,7 @@ def test_group_post_makes_reload_required_true_in_every_other_process(
     assert second.reload_required()
     assert second.restarts == 1
     client(second).get("/page")
-    assert second_probe.restarts == []  # mod_wsgi restarts it; the request path does not
+    assert second_probe.restarts.reasons == []  # mod_wsgi restarts it; the request path does not
 
 
 def test_after_a_post_reload_required_restarts_the_same_process_once(
@@ -757,14 +735,14 @@ def test_after_a_post_reload_required_restarts_the_same_process_once(
     assert middleware.reload_required()  # a request arriving before the 202 is closed
     close(answer)
 
-    assert probe.restarts == []  # mod_wsgi's own SIGINT is the only restart
+    assert probe.restarts.reasons == []  # mod_wsgi's own SIGINT is the only restart
     assert middleware.restarts == 1
 
 
 def test_a_process_started_after_the_marker_is_not_restarted(make: MakeMiddleware) -> None:
     first, _ = make()
     client(first).post(PATH, {"password": PASSWORD}, status=202)
-    marker = router(first).generation
+    marker = endpoint_router(first).generation
     assert marker is not None
 
     later = GenerationMarker(marker.state_dir, f"{first.root}\0{PATH}", start_ns=2**62)
@@ -776,7 +754,7 @@ def test_a_marker_bumped_while_the_process_was_starting_restarts_it(
 ) -> None:
     first, _ = make()
     client(first).post(PATH, {"password": PASSWORD}, status=202)
-    marker = router(first).generation
+    marker = endpoint_router(first).generation
     assert marker is not None
 
     starting = GenerationMarker(marker.state_dir, f"{first.root}\0{PATH}", start_ns=0)
@@ -795,8 +773,8 @@ def test_process_scope_restarts_only_the_process_that_got_the_post(
     assert not second.reload_required()
     client(second).get("/page")
     assert len(first_probe.restarts) == 1
-    assert second_probe.restarts == []
-    assert router(first).generation is None
+    assert second_probe.restarts.reasons == []
+    assert endpoint_router(first).generation is None
 
 
 def test_other_apps_do_not_share_the_marker(make: MakeMiddleware, tmp_path: Path) -> None:
@@ -807,7 +785,7 @@ def test_other_apps_do_not_share_the_marker(make: MakeMiddleware, tmp_path: Path
         ignore="*",
         root=str(tmp_path / "elsewhere"),
         password=HASH,
-        restart=probe.restart,
+        restart=probe.restarts,
         state_dir=str(tmp_path / "state"),
     )
 
@@ -821,7 +799,7 @@ def test_the_marker_costs_one_stat_per_request(
 ) -> None:
     middleware, _ = make(interval=60.0)
     call(middleware, method="GET", path="/warm-up")  # the first request runs the scan
-    marker = router(middleware).generation
+    marker = endpoint_router(middleware).generation
     assert marker is not None
     stats: list[object] = []
     real_stat = os.stat
@@ -851,7 +829,7 @@ def test_a_marker_that_cannot_be_written_gives_503_and_no_restart(
     monkeypatch.undo()
 
     assert "marker" in response.json["error"]
-    assert probe.restarts == []
+    assert probe.restarts.reasons == []
 
 
 # -- the state directory -------------------------------------------------------
@@ -977,4 +955,4 @@ def test_post_without_a_body_or_password_is_401_whatever_the_type(
     answer = call(middleware, CONTENT_LENGTH="0", **environ)
 
     assert answer.status == 401
-    assert probe.restarts == []
+    assert probe.restarts.reasons == []

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from reloadmw import ReloadMiddleware
 from reloadmw.endpoint.ratelimit import FailureLimiter
+from tests.helpers import use_limiter
 from tests.test_endpoint import HASH, PASSWORD, PATH, Probe
 
 REFUSALS = {401, 403, 405, 413, 415, 429}
@@ -27,7 +28,7 @@ def protected(tmp: Path) -> tuple[ReloadMiddleware, Probe]:
     middleware = ReloadMiddleware(
         probe.app,
         password=HASH,
-        restart=probe.restart,
+        restart=probe.restarts,
         state_dir=str(tmp / "state"),
         root=str(tmp),
         ignore="*",
@@ -197,9 +198,8 @@ def test_generated_requests_without_the_password_are_refused_and_restart_nothing
 ) -> None:
     assume(not sent.carries_the_right_form())
     middleware, probe = endpoint
-    assert middleware._router is not None
     if fresh_limiter:
-        middleware._router.limiter = FailureLimiter()
+        use_limiter(middleware, FailureLimiter())
     environ = sent.environ()
 
     status, headers = run(middleware, environ)
@@ -212,7 +212,7 @@ def test_generated_requests_without_the_password_are_refused_and_restart_nothing
     if status == 429:
         assert 1 <= int(headers["Retry-After"]) <= 60
     assert probe.calls == []
-    assert probe.restarts == []
+    assert probe.restarts.reasons == []
     assert middleware.restarts == 0
     assert not middleware.reload_required()
 
@@ -266,4 +266,4 @@ def test_every_other_path_goes_to_the_app_untouched(
 
     assert status == 200
     assert probe.calls == [path]
-    assert probe.restarts == []
+    assert probe.restarts.reasons == []

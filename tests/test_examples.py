@@ -2,60 +2,52 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.servers import (
+from tests.helpers import edit
+from tests.rig import (
     ApacheServer,
     CommandServer,
-    ServerProcess,
+    StartServer,
+    Traffic,
+    backdate,
+    copied_example,
     daemon_pids,
-    edit_file,
     free_port,
     http_get,
-    make_world_readable_dir,
+    pserve,
+    served,
     wait_for_new_processes,
 )
-from tests.traffic import Traffic, backdate, copy_tree_readable, served
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+pytestmark = pytest.mark.server
+
 BIN = Path(sys.executable).parent
 
 
 @pytest.fixture
 def example(request: pytest.FixtureRequest) -> Iterator[Path]:
     """A world-readable copy of ``examples/<param>``, its files dated in the past."""
-    parent = make_world_readable_dir("reloadmw-example-")
-    copy = copy_tree_readable(EXAMPLES / request.param, parent / request.param)
-    backdate(copy)
-    yield copy
-    shutil.rmtree(parent, ignore_errors=True)
+    with copied_example(request.param) as copy:
+        backdate(copy)
+        yield copy
 
 
 @pytest.mark.parametrize("example", ["pyramid"], indirect=True)
 def test_pyramid_example_under_pserve_serves_an_edited_view(
-    example: Path, start_server: Callable[..., ServerProcess]
+    example: Path, start_server: StartServer
 ) -> None:
     # README: PYTHONPATH=. pserve development.ini http_port=6543
-    port = free_port()
-    server = start_server(
-        CommandServer(
-            "pserve",
-            [str(BIN / "pserve"), "development.ini", f"http_port={port}"],
-            port,
-            cwd=example,
-            env={"PYTHONPATH": "."},
-        )
-    )
-    before = http_get(port).json()
+    server = start_server(pserve(example))
+    before = http_get(server.port).json()
     assert before["message"] == "Hello from Pyramid"
 
     views = example / "hello_pyramid" / "views.py"
-    edit_file(views, views.read_text().replace("Hello from Pyramid", "Edited"))
+    edit(views, views.read_text().replace("Hello from Pyramid", "Edited"))
 
     after = served(server, lambda answer: answer["message"] == "Edited")
     assert after["pid"] == before["pid"]  # waitress under pserve: re-executed in place
@@ -64,7 +56,7 @@ def test_pyramid_example_under_pserve_serves_an_edited_view(
 
 @pytest.mark.parametrize("example", ["flask_gunicorn"], indirect=True)
 def test_flask_example_under_gunicorn_moves_both_workers(
-    example: Path, start_server: Callable[..., ServerProcess]
+    example: Path, start_server: StartServer
 ) -> None:
     # README: cd examples/flask_gunicorn && gunicorn app:app
     port = free_port()
@@ -73,7 +65,7 @@ def test_flask_example_under_gunicorn_moves_both_workers(
     old = daemon_pids(server)
 
     with Traffic(port) as traffic:
-        edit_file(example / "greeting.py", 'TEXT = "Edited"\n')
+        edit(example / "greeting.py", 'TEXT = "Edited"\n')
         wait_for_new_processes(server, old, lambda answer: answer["greeting"] == "Edited")
 
     assert traffic.failures == []
@@ -96,7 +88,7 @@ class ApacheWithExampleConf(ApacheServer):
 
 @pytest.mark.parametrize("example", ["django"], indirect=True)
 def test_django_example_under_apache_daemon_mode_moves_both_processes(
-    example: Path, start_server: Callable[..., ServerProcess]
+    example: Path, start_server: StartServer
 ) -> None:
     # README: Define PROJECT_DIR and VENV, then Include examples/django/apache.conf
     server = start_server(ApacheWithExampleConf(example / "mysite" / "wsgi.py"))
@@ -104,7 +96,7 @@ def test_django_example_under_apache_daemon_mode_moves_both_processes(
     assert http_get(server.port).json()["greeting"] == "Hello from Django"
 
     with Traffic(server.port) as traffic:
-        edit_file(example / "mysite" / "greeting.py", 'TEXT = "Edited"\n')
+        edit(example / "mysite" / "greeting.py", 'TEXT = "Edited"\n')
         wait_for_new_processes(server, old, lambda answer: answer["greeting"] == "Edited")
 
     assert traffic.failures == []

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import importlib
-import itertools
 import logging
 import os
 import shutil
@@ -20,7 +19,7 @@ import time
 import tracemalloc
 import types
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +27,8 @@ import pytest
 
 from reloadmw import ReloadMiddleware
 from reloadmw.watch.monitor import BACKENDS
-from tests.sandbox import Restarts, Sandbox
-from tests.servers import DAEMON_USER, edit_file, make_world_readable_dir, wait_until
+from tests.helpers import Sandbox, counting_checks, edit, settle, wait_until
+from tests.rig import DAEMON_USER, make_world_readable_dir
 
 #: Every concrete backend; "auto" picks one of them.
 CONCRETE = [b for b in BACKENDS if b != "auto"]
@@ -41,12 +40,6 @@ def backend(request: pytest.FixtureRequest) -> str:
     return name
 
 
-@pytest.fixture
-def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
-    with Sandbox(tmp_path, monkeypatch) as box:
-        yield box
-
-
 def hello(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
     return [b"ok"]
@@ -56,10 +49,6 @@ def start_response(
     status: str, headers: list[tuple[str, str]], exc_info: Any = None
 ) -> Callable[[bytes], object]:
     return lambda data: None
-
-
-def restarted(restarts: Restarts, count: int) -> Callable[[], bool]:
-    return lambda: len(restarts) >= count
 
 
 def call(middleware: ReloadMiddleware) -> bytes:
@@ -122,7 +111,7 @@ def test_a_file_that_cannot_be_stat_ed_is_logged_once_and_not_a_change(
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len([w for w in warnings if "cannot stat" in w and str(secret) in w]) == 1
     assert sandbox.restarts.reasons == []
-    edit_file(secret, "[db]\nname = app\n")
+    edit(secret, "[db]\nname = app\n")
     wait_until(lambda: call(mw) and len(sandbox.restarts) == 1, 5.0)
 
 
@@ -140,6 +129,8 @@ sys.stdout.write(json.dumps({"found": found, "restarts": restarts}) + "\\n"); sy
 """
 
 
+# The www-data process needs an interpreter the daemon user can run: Debian's, as the servers do.
+@pytest.mark.server
 def test_a_file_the_daemon_user_cannot_reach_is_not_a_change_for_real(backend: str) -> None:
     """EACCES for real: a www-data process watching a file whose directory loses its x bit."""
     top = make_world_readable_dir("reloadmw-eacces-")
@@ -190,7 +181,7 @@ def test_a_symlinked_file_is_a_change_when_retargeted_and_when_its_target_change
     tmp_link.replace(link)  # retarget atomically, as deploy tools do
     wait_until(lambda: call(mw) and len(sandbox.restarts) == 1, 5.0)
 
-    edit_file(second, "two, edited\n")
+    edit(second, "two, edited\n")
     wait_until(lambda: call(mw) and len(sandbox.restarts) == 2, 5.0)
     assert sandbox.restarts.reasons == [[str(link)], [str(link)]]
 
@@ -213,7 +204,7 @@ def test_a_module_in_a_namespace_package_is_watched(sandbox: Sandbox, backend: s
     assert getattr(sys.modules["nsfaults"], "__file__", None) is None
     mw = sandbox.middleware(hello, backend=backend)
 
-    edit_file(module, "VALUE = 2\n")
+    edit(module, "VALUE = 2\n")
     wait_until(lambda: call(mw) and len(sandbox.restarts) == 1, 5.0)
     assert sandbox.restarts.reasons == [[str(module)]]
 
@@ -244,7 +235,7 @@ def test_once_mod_wsgi_calls_the_hook_only_the_hook_detects_changes(
     mw = sandbox.middleware(hello, backend=backend, track=("hooked.py",))
     assert mw.reload_required("/") is False
 
-    edit_file(watched, "VALUE = 1\n")
+    edit(watched, "VALUE = 1\n")
     time.sleep(0.05)  # a slow first request: the check is due again when the app is called
     assert call(mw) == b"ok"
     assert sandbox.restarts.reasons == []
@@ -311,8 +302,9 @@ def test_imports_in_other_threads_during_scans_cause_no_error_and_one_trigger_pe
     try:
         for number in range(1, 6):
             save_atomically(watched, f"VALUE = {number}\n")
-            wait_until(restarted(sandbox.restarts, number), 10.0)
-        time.sleep(0.2)  # the request threads keep checking: no late duplicate trigger
+            wait_until(lambda n=number: len(sandbox.restarts) >= n, 10.0)
+        # The request threads keep checking: no late duplicate trigger.
+        settle(lambda: len(sandbox.restarts) == 5, 0.2, lambda: str(sandbox.restarts.reasons))
     finally:
         stop.set()
         for thread in requests + importers:
@@ -329,14 +321,7 @@ def test_interval_zero_under_concurrent_load_checks_every_request_and_misses_not
     watched = sandbox.write("hot.py", "VALUE = 0\n")
     importlib.import_module("hot")
     mw = sandbox.middleware(hello, backend=backend)
-    checks = itertools.count()
-    real_check_due = mw._check_due
-
-    def counting_check_due() -> list[str] | None:
-        next(checks)
-        return real_check_due()
-
-    mw._check_due = counting_check_due  # type: ignore[method-assign]
+    checks = counting_checks(mw)
     served = [0] * 16
     stop = threading.Event()
 
@@ -351,7 +336,7 @@ def test_interval_zero_under_concurrent_load_checks_every_request_and_misses_not
     try:
         for number in range(1, 6):
             save_atomically(watched, f"VALUE = {number}\n")
-            wait_until(restarted(sandbox.restarts, number), 10.0)
+            wait_until(lambda n=number: len(sandbox.restarts) >= n, 10.0)
     finally:
         stop.set()
         for thread in threads:
@@ -362,7 +347,7 @@ def test_interval_zero_under_concurrent_load_checks_every_request_and_misses_not
     # except one that read the clock just before another thread's scan began and
     # compared after it: that scan covers it.
     assert all(served)
-    assert sum(served) - next(checks) <= sum(served) // 10_000
+    assert sum(served) - len(checks) <= sum(served) // 10_000
 
 
 # -- memory --------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Before ``_next_check`` a request goes to ``_dispatch`` and nothing else runs;
 from then on it goes to ``_checked_call``. Both gates are called the ways
 servers call: from Python code, and from C with an args tuple (``starmap``,
-as mod_wsgi calls ``PyObject_Call``).
+as mod_wsgi calls ``PyObject_Call``). The rest of the in-process suite runs
+once more with ``RELOADMW_PURE_PYTHON=1`` (``make test``, tox env ``pure``).
 """
 
 from __future__ import annotations
@@ -12,57 +13,33 @@ import contextlib
 import gc
 import math
 import os
-import shutil
 import subprocess
 import sys
-import sysconfig
 import time
 import tracemalloc
 import weakref
 from collections import deque
 from collections.abc import Callable
 from itertools import repeat, starmap
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from reloadmw import ReloadMiddleware, gate
+from tests.helpers import REPO, c_gate_clock_ahead, c_gate_expected, wait_until
 
-REPO = Path(__file__).resolve().parent.parent
+if sys.version_info >= (3, 13):
+    import _interpreters as interpreters
+else:
+    import _xxsubinterpreters as interpreters
+
 FAR = 1e12  # a _next_check no test reaches
-
-
-def c_gate_expected() -> bool:
-    """True where setup.py builds the C gate and a compiler and Python's headers exist."""
-    if sys.implementation.name != "cpython" or sys.platform in ("win32", "cygwin", "darwin"):
-        return False
-    if sysconfig.get_config_var("Py_GIL_DISABLED"):
-        return False
-    if os.environ.get("RELOADMW_NO_EXTENSIONS", "") not in ("", "0"):
-        return False
-    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    headers = Path(sysconfig.get_paths()["include"], "Python.h")
-    return shutil.which(compiler) is not None and headers.exists()
-
-
-def c_gate() -> type[Any]:
-    try:
-        from reloadmw import _gate
-    except ImportError as exc:
-        if c_gate_expected():
-            pytest.fail(
-                f"reloadmw._gate is not built although a compiler and Python.h exist ({exc}); "
-                "run `pip install -e .` again and read its build output"
-            )
-        pytest.skip("reloadmw._gate is not built here; the Python gate is used")
-    return _gate.Gate
 
 
 @pytest.fixture(params=["c", "python"])
 def base(request: pytest.FixtureRequest) -> type[Any]:
     """The gate class under test."""
-    return c_gate() if request.param == "c" else gate.PyGate
+    return request.getfixturevalue("c_gate") if request.param == "c" else gate.PyGate
 
 
 class App:
@@ -152,8 +129,7 @@ def test_env_var_forces_the_python_gate(value: str, expected: str | None) -> Non
     assert result.stdout.strip() == (expected or ("c" if c_gate_expected() else "python"))
 
 
-def test_c_gate_clock_is_time_monotonic() -> None:
-    c_gate()
+def test_c_gate_clock_is_time_monotonic(c_gate: type[Any]) -> None:
     from reloadmw import _gate
 
     for _ in range(10_000):
@@ -163,11 +139,10 @@ def test_c_gate_clock_is_time_monotonic() -> None:
         assert before <= now <= after
 
 
-def test_c_gate_is_not_used_with_another_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    c_gate()
-    from reloadmw import _gate
-
-    monkeypatch.setattr(_gate, "monotonic", lambda: time.monotonic() + 3600)
+def test_c_gate_is_not_used_with_another_clock(
+    c_gate: type[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c_gate_clock_ahead(monkeypatch, 3600)
     assert gate._c_gate() is None
 
 
@@ -208,8 +183,7 @@ def test_the_gate_opens_when_time_monotonic_reaches_next_check(base: type[Any]) 
     g = make_gate(base, app, time.monotonic() + 0.05)
     g({}, start_response)
     assert (len(app.calls), len(g.slow_calls)) == (1, 0)
-    while time.monotonic() < g._next_check:
-        time.sleep(0.005)
+    wait_until(lambda: time.monotonic() >= g._next_check, 1.0, poll=0.005)
     g({}, start_response)
     assert (len(app.calls), len(g.slow_calls)) == (1, 1)
 
@@ -395,26 +369,6 @@ def test_calls_leak_no_references_and_no_memory(
     assert grown < 64 * 1024, f"{grown} bytes still allocated after 100k calls"
 
 
-# -- the core tests once with the Python gate -------------------------------------------------
-
-
-def test_core_tests_pass_with_the_python_gate() -> None:
-    env = {**os.environ, gate.PURE_PYTHON_ENV: "1"}
-    env.pop("PYTEST_ADDOPTS", None)
-    tests = ["tests/test_middleware.py", "tests/test_endpoint.py", "tests/test_stdlib_only.py"]
-    check = "import reloadmw.gate as g; assert g.IMPLEMENTATION == 'python', g.IMPLEMENTATION"
-    for command in (["-c", check], ["-m", "pytest", "-q", "-p", "no:cacheprovider", *tests]):
-        result = subprocess.run(
-            [sys.executable, *command],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=REPO,
-            timeout=300,
-        )
-        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-
-
 SUBINTERPRETER_CODE = f"""
 import sys, time
 sys.path.insert(0, {str(REPO)!r})
@@ -432,11 +386,17 @@ assert gate({{}}, None) == "fast"
 """
 
 
+def new_subinterpreter() -> Any:
+    """A sub-interpreter as mod_wsgi makes them: sharing the GIL, taking any extension."""
+    if sys.version_info >= (3, 13):
+        return interpreters.create("legacy")  # 3.13 isolates by default
+    return interpreters.create()
+
+
 def test_gate_works_in_sub_interpreters() -> None:
     """As in mod_wsgi's default application groups: one sub-interpreter per app."""
-    interpreters = pytest.importorskip("_xxsubinterpreters")
     for _ in range(3):
-        interpreter = interpreters.create()
+        interpreter = new_subinterpreter()
         try:
             interpreters.run_string(interpreter, SUBINTERPRETER_CODE)
         finally:

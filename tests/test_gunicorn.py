@@ -2,53 +2,37 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.servers import (
+from tests.helpers import wait_until
+from tests.rig import (
     CommandServer,
     ProbeApp,
-    ServerProcess,
+    StartServer,
+    Traffic,
     daemon_pids,
-    free_port,
+    gunicorn,
     http_burst,
+    settled_imports,
     wait_for_new_processes,
-    wait_until,
+    write_probe_module,
 )
-from tests.traffic import Traffic, settled_imports, write_probe_module
 
-GUNICORN = Path(sys.executable).parent / "gunicorn"
+pytestmark = pytest.mark.server
 
 
-def gunicorn(app: ProbeApp, worker_class: str, *extra: str) -> CommandServer:
-    port = free_port()
-    return CommandServer(
-        "gunicorn",
-        [
-            str(GUNICORN),
-            "--workers", "2",
-            "--worker-class", worker_class,
-            "--threads", "4",
-            "--bind", f"127.0.0.1:{port}",
-            "--graceful-timeout", "20",
-            "--no-control-socket",
-            "--chdir", str(app.directory),
-            *extra,
-            write_probe_module(app),
-        ],
-        port,
-    )  # fmt: skip
+def probe_gunicorn(app: ProbeApp, worker_class: str, *options: str) -> CommandServer:
+    return gunicorn(app.directory, write_probe_module(app), *options, worker_class=worker_class)
 
 
 @pytest.mark.parametrize("worker_class", ["sync", "gthread"])
 def test_module_edit_gives_new_code_from_every_worker_and_no_failed_request(
-    app_dir: Path, start_server: Callable[..., ServerProcess], worker_class: str
+    app_dir: Path, start_server: StartServer, worker_class: str
 ) -> None:
     app = ProbeApp(app_dir, interval=0.2, hook=False)
-    server = start_server(gunicorn(app, worker_class))
+    server = start_server(probe_gunicorn(app, worker_class))
     old = daemon_pids(server)
     assert {version for _, version in app.imports()} == {"1"}
 
@@ -65,11 +49,9 @@ def test_module_edit_gives_new_code_from_every_worker_and_no_failed_request(
     assert server.logs().count("Hang up") == 1  # one SIGHUP, even if both workers saw the edit
 
 
-def test_preloaded_app_is_not_hung_up_in_a_loop(
-    app_dir: Path, start_server: Callable[..., ServerProcess]
-) -> None:
+def test_preloaded_app_is_not_hung_up_in_a_loop(app_dir: Path, start_server: StartServer) -> None:
     app = ProbeApp(app_dir, interval=0.2, hook=False)
-    server = start_server(gunicorn(app, "sync", "--preload"))
+    server = start_server(probe_gunicorn(app, "sync", "--preload"))
     old = daemon_pids(server)
 
     app.set_version("2")

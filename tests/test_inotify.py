@@ -21,28 +21,23 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from reloadmw import ReloadMiddleware
 from reloadmw.watch.inotify import InotifyMonitor
 from reloadmw.watch.inotify_kernel import open_inotify
 from reloadmw.watch.monitor import BACKEND_ENV, make_monitor
 from reloadmw.watch.patterns import DEFAULT_IGNORE, IgnoreRules
-from reloadmw.watch.stamps import StampTable
-from tests.helpers_files import (
-    IGNORE,
-    Restarts,
+from tests.helpers import (
+    Sandbox,
     SpyMonitor,
+    counting_full_passes,
     edit,
-    hello_app,
-    new_modules_forgotten,
-    spying_on_monitors,
-    start_now,
+    reported_soon,
+    settle,
+    wait_until,
     write,
 )
 
 if TYPE_CHECKING:
     from reloadmw.watch.inotify_kernel import Inotify
-
-TIMEOUT = 3.0
 
 
 @pytest.fixture
@@ -51,13 +46,6 @@ def monitors() -> Iterator[list[InotifyMonitor]]:
     yield made
     for monitor in made:
         monitor.close()
-
-
-@pytest.fixture
-def spies(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[SpyMonitor]]:
-    """The monitors of middlewares built in the test, closed at its end."""
-    with spying_on_monitors(monkeypatch) as made:
-        yield made
 
 
 @pytest.fixture
@@ -86,14 +74,6 @@ def watch_count(monitor: InotifyMonitor) -> int:
 def has_events(monitor: InotifyMonitor, wait: float = 0.2) -> bool:
     readable, _, _ = select.select([monitor.fileno()], [], [], wait)
     return bool(readable)
-
-
-def reported_soon(monitor: InotifyMonitor, path: Path) -> set[str]:
-    seen: set[str] = set()
-    deadline = time.monotonic() + TIMEOUT
-    while str(path) not in seen and time.monotonic() < deadline:
-        seen.update(monitor.poll())
-    return seen
 
 
 # -- watches and events ----------------------------------------------------------------
@@ -183,14 +163,7 @@ def test_event_queue_overflow_triggers_one_full_stat_pass(
 ) -> None:
     a, b, late = (write(tmp_path / f"{name}.py", "X = 1\n") for name in ("a", "b", "late"))
     monitor = watching(new_monitor(), [a, b, late])
-    full_passes = []
-    real_scan = StampTable.scan
-
-    def counted(self: StampTable) -> dict[str, float]:
-        full_passes.append(self)
-        return real_scan(self)
-
-    monkeypatch.setattr(StampTable, "scan", counted)
+    full_passes = counting_full_passes(monkeypatch)
     # Fill the kernel's queue: alternate files so that no two events coalesce.
     limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
     for i in range(limit + 10):
@@ -235,26 +208,25 @@ def test_a_forked_worker_and_its_parent_each_see_every_change(
 
 
 def test_module_imported_after_start_gets_a_watch_at_the_next_check(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spies: list[SpyMonitor]
+    sandbox: Sandbox, spies: list[SpyMonitor]
 ) -> None:
-    start_now(monkeypatch)
-    module = write(tmp_path / "late_pkg" / "late_module.py", "VALUE = 1\n")
-    write(tmp_path / "late_pkg" / "__init__.py")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    with new_modules_forgotten():
-        app = ReloadMiddleware(hello_app, backend="inotify", ignore=IGNORE, restart=Restarts())
-        monitor = spies[0]._inner
-        assert isinstance(monitor, InotifyMonitor)
-        watches = watch_count(monitor)
-        __import__("late_pkg.late_module")
-        assert app.check() == []
-        assert watch_count(monitor) == watches + 1  # one for late_pkg/
-        edit(module, "VALUE = 2\n")
-        deadline = time.monotonic() + TIMEOUT
-        changed: list[str] = []
-        while str(module) not in changed and time.monotonic() < deadline:
-            changed += app.check()
-        assert str(module) in changed
+    module = write(sandbox.root / "late_pkg" / "late_module.py", "VALUE = 1\n")
+    write(sandbox.root / "late_pkg" / "__init__.py")
+    app = sandbox.middleware(backend="inotify")
+    monitor = spies[0].inner
+    assert isinstance(monitor, InotifyMonitor)
+    watches = watch_count(monitor)
+    __import__("late_pkg.late_module")
+    assert app.check() == []
+    assert watch_count(monitor) == watches + 1  # one for late_pkg/
+    edit(module, "VALUE = 2\n")
+    changed: list[str] = []
+
+    def seen() -> bool:
+        changed.extend(app.check())
+        return str(module) in changed
+
+    wait_until(seen, 3.0, lambda: f"reported: {changed}", poll=0)
 
 
 # -- choosing the backend ----------------------------------------------------------------
@@ -374,19 +346,12 @@ def _get(app: Callable[..., Any]) -> str:
 
 
 def test_interval_zero_under_concurrent_load_checks_every_request_and_restarts_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spies: list[SpyMonitor]
+    sandbox: Sandbox, spies: list[SpyMonitor]
 ) -> None:
-    start_now(monkeypatch)
-    config = write(tmp_path / "config.ini", "[app]\n")
-    restarts = Restarts()
-    app = ReloadMiddleware(
-        hello_app,
-        interval=0,
-        track=[str(config)],
-        ignore=IGNORE,
-        restart=restarts,
-        backend="inotify",
-    )
+    config = write(sandbox.root / "config.ini", "[app]\n")
+    restarts = sandbox.restarts
+    # quiet=0.2, the default, not the sandbox's 0
+    app = sandbox.middleware(quiet=0.2, track=[str(config)], backend="inotify")
     spy = spies[0]
     assert spy.name == "inotify"
     polls = spy.polls
@@ -404,26 +369,21 @@ def test_interval_zero_under_concurrent_load_checks_every_request_and_restarts_o
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         workers = [pool.submit(hammer) for _ in range(8)]
-        time.sleep(0.2)
+        wait_until(lambda: spy.polls >= polls + 50 + 16)  # the 8 threads are serving
         # By rename: the 8 threads starve this one of the GIL, so a write in
         # place could leave the file empty for longer than the quiet period.
-        os.replace(write(tmp_path / "config.ini.new", "[app]\ndebug = true\n", age=None), config)
-        deadline = time.monotonic() + TIMEOUT
-        while not restarts.count and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(0.2)
+        os.replace(edit(sandbox.root / "config.ini.new", "[app]\ndebug = true\n"), config)
+        wait_until(lambda: restarts.reasons, 3.0, poll=0.01)
+        settle(lambda: len(restarts) == 1, 0.2, lambda: str(restarts.reasons))
         stop.set()
         served = sum(w.result() for w in workers)
     assert served > 100
     assert restarts.reasons == [[str(config)]]
 
 
-def test_no_thread_and_no_cpu_while_idle(
-    monkeypatch: pytest.MonkeyPatch, spies: list[SpyMonitor]
-) -> None:
-    start_now(monkeypatch)
+def test_no_thread_and_no_cpu_while_idle(sandbox: Sandbox, spies: list[SpyMonitor]) -> None:
     threads = threading.active_count()
-    app = ReloadMiddleware(hello_app, interval=0, ignore=IGNORE, restart=Restarts())
+    app = sandbox.middleware()
     assert spies[0].name == "inotify"
     assert _get(app) == "200 OK"
     assert threading.active_count() == threads

@@ -15,7 +15,7 @@ import runpy
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from wsgiref.util import setup_testing_defaults
@@ -24,17 +24,16 @@ from wsgiref.validate import validator
 import pytest
 import webtest
 
-from reloadmw import ReloadMiddleware, gate, middleware
-from tests.helpers_files import (
+from reloadmw import ReloadMiddleware
+from tests.helpers import (
     IGNORE,
-    FakeClock,
+    Clock,
     Restarts,
+    Sandbox,
     SpyMonitor,
     edit,
     hello_app,
-    new_modules_forgotten,
-    spying_on_monitors,
-    start_now,
+    wait_until,
     write,
 )
 
@@ -45,75 +44,39 @@ MakeMiddleware = Callable[..., ReloadMiddleware]
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
+def project(sandbox: Sandbox) -> Path:
     """An app directory whose files were all saved long before the process started."""
-    write(tmp_path / "views.py", "A = 1\n")
-    write(tmp_path / "config.ini", "[app]\ndebug = true\n")
-    write(tmp_path / "templates" / "index.html", "<p>hello</p>")
-    return tmp_path
+    write(sandbox.root / "views.py", "A = 1\n")
+    write(sandbox.root / "config.ini", "[app]\ndebug = true\n")
+    write(sandbox.root / "templates" / "index.html", "<p>hello</p>")
+    return sandbox.root
 
 
 @pytest.fixture
-def restarts() -> Restarts:
-    return Restarts()
+def restarts(sandbox: Sandbox) -> Restarts:
+    return sandbox.restarts
 
 
 @pytest.fixture
-def make_mw(
-    project: Path,
-    restarts: Restarts,
-    spies: list[SpyMonitor],
-    monkeypatch: pytest.MonkeyPatch,
-) -> MakeMiddleware:
+def make_mw(sandbox: Sandbox, project: Path, spies: list[SpyMonitor]) -> MakeMiddleware:
     """Build a middleware over ``project`` that restarts through ``restarts``.
 
-    The start-up baseline is "now", so that modules left behind by other tests
-    do not count as changed; ``test_file_saved_after_process_start_...`` uses
-    the real one.
+    The start-up baseline is the middleware's build, so that modules left
+    behind by other tests do not count as changed;
+    ``test_file_saved_after_process_start_...`` uses the real one.
     """
-    start_now(monkeypatch)
 
     def make(app: Any = hello_app, **options: Any) -> ReloadMiddleware:
-        options.setdefault("interval", 0)
-        options.setdefault("quiet", 0)
         options.setdefault("track", ("views.py", "config.ini", "templates/"))
-        options.setdefault("ignore", IGNORE)
-        options.setdefault("restart", restarts)
-        return ReloadMiddleware(app, root=str(project), **options)
+        return sandbox.middleware(app, **options)
 
     return make
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """The middleware's clock, the request gate's included, moves only on demand.
-
-    The C gate reads the system clock itself, so these tests put the Python
-    gate's ``__call__`` on the class; ``test_gate.py`` times the C gate.
-    """
-    fake = FakeClock()
-    monkeypatch.setattr(middleware, "_monotonic", fake)
-    monkeypatch.setattr(gate, "_monotonic", fake)
-    if gate.Gate is not gate.PyGate:
-        monkeypatch.setattr(ReloadMiddleware, "__call__", gate.PyGate.__call__)
-    return fake
-
-
-@pytest.fixture
-def spies(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[SpyMonitor]]:
-    with spying_on_monitors(monkeypatch) as spies:
-        yield spies
-
-
-@pytest.fixture
-def importable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A directory on ``sys.path``; modules imported from it are forgotten afterwards."""
-    modules = tmp_path / "modules"
-    modules.mkdir()
-    monkeypatch.syspath_prepend(str(modules))
-    importlib.invalidate_caches()
-    with new_modules_forgotten():
-        yield modules
+def clock(sandbox: Sandbox, gate_kind: str, monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The middlewares' clock moves only on demand; each test runs through both gates."""
+    return Clock(monkeypatch, lambda: sandbox.middlewares)
 
 
 def get(mw: ReloadMiddleware, **kwargs: Any) -> webtest.TestResponse:
@@ -126,7 +89,7 @@ def streaming_app(chunks: int, seen: list[int], restarts: Restarts) -> Any:
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         start_response("200 OK", [("Content-Type", "text/plain")])
         for i in range(chunks):
-            seen.append(restarts.count)
+            seen.append(len(restarts))
             yield b"chunk %d\n" % i
 
     return app
@@ -136,7 +99,7 @@ def streaming_app(chunks: int, seen: list[int], restarts: Restarts) -> Any:
 
 
 def test_fast_path_does_not_scan_until_the_interval_has_elapsed(
-    make_mw: MakeMiddleware, spies: list[SpyMonitor], clock: FakeClock
+    make_mw: MakeMiddleware, spies: list[SpyMonitor], clock: Clock
 ) -> None:
     mw = make_mw(interval=10)
     spy = spies[-1]
@@ -165,13 +128,13 @@ def test_interval_zero_checks_on_every_request(
 
 
 def test_edit_is_seen_on_the_first_request_after_the_interval(
-    make_mw: MakeMiddleware, project: Path, restarts: Restarts, clock: FakeClock
+    make_mw: MakeMiddleware, project: Path, restarts: Restarts, clock: Clock
 ) -> None:
     mw = make_mw(interval=5)
     get(mw)
     edit(project / "config.ini", "[app]\ndebug = false\n")
     get(mw)
-    assert restarts.count == 0
+    assert len(restarts) == 0
     clock.advance(5)
     get(mw)
     assert restarts.reasons == [[str(project / "config.ini")]]
@@ -219,11 +182,11 @@ def test_restart_waits_for_response_close(
     result = app(environ, lambda status, headers, exc_info=None: lambda data: None)
     body = b"".join(result)
     assert body == b"chunk 0\nchunk 1\nchunk 2\n"
-    assert restarts.count == 0, "restarted before the server closed the response"
+    assert len(restarts) == 0, "restarted before the server closed the response"
     result.close()  # type: ignore[attr-defined]
     assert restarts.reasons == [[str(project / "views.py")]]
     result.close()  # type: ignore[attr-defined]
-    assert restarts.count == 1
+    assert len(restarts) == 1
 
 
 def test_request_that_sees_the_change_gets_its_full_response_before_the_restart(
@@ -235,7 +198,7 @@ def test_request_that_sees_the_change_gets_its_full_response_before_the_restart(
     response = get(mw)
     assert response.text.count("chunk") == 5
     assert seen == [0] * 5
-    assert restarts.count == 1
+    assert len(restarts) == 1
 
 
 def test_restart_fires_once_per_change_across_many_requests(
@@ -280,14 +243,14 @@ def test_failing_restart_callable_is_logged_and_the_response_is_unharmed(
     assert f"pid={os.getpid()}" in errors[0].getMessage()
     edit(project / "config.ini", "[app]\n")
     get(mw)
-    assert failing.count == 2, "a later change no longer restarted"
+    assert len(failing) == 2, "a later change no longer restarted"
 
 
 # -- reload_required ---------------------------------------------------------------------
 
 
 def test_reload_required_is_false_when_nothing_changed(
-    make_mw: MakeMiddleware, clock: FakeClock
+    make_mw: MakeMiddleware, clock: Clock
 ) -> None:
     mw = make_mw(interval=1)
     for _ in range(3):
@@ -296,7 +259,7 @@ def test_reload_required_is_false_when_nothing_changed(
 
 
 def test_reload_required_turns_true_after_an_edit_once_the_interval_passed(
-    make_mw: MakeMiddleware, project: Path, clock: FakeClock, restarts: Restarts
+    make_mw: MakeMiddleware, project: Path, clock: Clock, restarts: Restarts
 ) -> None:
     mw = make_mw(interval=1)
     assert mw.reload_required("/app.wsgi") is False
@@ -308,7 +271,7 @@ def test_reload_required_turns_true_after_an_edit_once_the_interval_passed(
     clock.advance(1)
     assert mw.reload_required("/app.wsgi") is True
     get(mw)
-    assert restarts.count == 0, "the request path restarted for a change mod_wsgi handles"
+    assert len(restarts) == 0, "the request path restarted for a change mod_wsgi handles"
 
 
 # -- what is watched, and the public check()/track() ------------------------------------------
@@ -354,22 +317,21 @@ def test_track_adds_a_directory_at_runtime(make_mw: MakeMiddleware, project: Pat
 
 
 def test_relative_track_paths_start_from_the_wsgi_scripts_directory(
-    tmp_path: Path,
+    sandbox: Sandbox,
     restarts: Restarts,
     spies: list[SpyMonitor],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    start_now(monkeypatch)
-    config = write(tmp_path / "site" / "config.ini", "a = 1\n")
+    config = write(sandbox.root / "site" / "config.ini", "a = 1\n")
     script = write(
-        tmp_path / "site" / "app.wsgi",
+        sandbox.root / "site" / "app.wsgi",
         "from reloadmw import ReloadMiddleware\n"
-        "from tests.helpers_files import IGNORE, hello_app\n"
+        "from tests.helpers import IGNORE, hello_app\n"
         "application = ReloadMiddleware(\n"
         "    hello_app, interval=0, track='config.ini', ignore=IGNORE, restart=RESTART\n"
         ")\n",
     )
-    monkeypatch.chdir(tmp_path)  # not where the script is
+    monkeypatch.chdir(sandbox.root)  # not where the script is
     application = runpy.run_path(str(script), {"RESTART": restarts})["application"]
     edit(config, "a = 2\n")
     assert application.check() == [str(config)]
@@ -395,10 +357,10 @@ def test_failing_check_is_logged_and_the_request_is_still_served(
 
 
 def test_modules_imported_after_start_are_watched_from_the_next_check(
-    make_mw: MakeMiddleware, importable: Path
+    make_mw: MakeMiddleware, project: Path
 ) -> None:
     mw = make_mw()
-    source = write(importable / "rmw_late_import.py", "A = 1\n")
+    source = write(project / "rmw_late_import.py", "A = 1\n")
     importlib.import_module("rmw_late_import")
     assert mw.check() == []
     edit(source, "A = 2\n")
@@ -406,24 +368,25 @@ def test_modules_imported_after_start_are_watched_from_the_next_check(
 
 
 def test_file_saved_after_process_start_restarts_on_the_first_request(
-    project: Path, restarts: Restarts, spies: list[SpyMonitor]
+    tmp_path: Path, spies: list[SpyMonitor]
 ) -> None:
-    # The real baseline: this process started before the test saved the file.
-    views = write(project / "views.py", "A = 2\n", age=None)
+    # The real baseline (no sandbox): this process started before the test saved the file.
+    views = edit(tmp_path / "views.py", "A = 2\n")
+    restarts = Restarts()
     mw = ReloadMiddleware(
         hello_app, interval=0, quiet=0, track=str(views), ignore=IGNORE, restart=restarts
     )
     get(mw)
-    assert restarts.count == 1
+    assert len(restarts) == 1
     assert str(views) in restarts.reasons[0]
 
 
 def test_imports_in_another_thread_during_scans_cause_no_error(
-    make_mw: MakeMiddleware, importable: Path, caplog: pytest.LogCaptureFixture
+    make_mw: MakeMiddleware, project: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     names = [f"rmw_bulk_{i}" for i in range(500)]
     for name in names:
-        write(importable / f"{name}.py", "A = 1\n")
+        write(project / f"{name}.py", "A = 1\n")
     mw = make_mw()
     errors: list[BaseException] = []
 
@@ -447,7 +410,7 @@ def test_imports_in_another_thread_during_scans_cause_no_error(
         sys.setswitchinterval(switch_interval)
     assert errors == []
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
-    last = edit(importable / f"{names[-1]}.py", "A = 2\n")
+    last = edit(project / f"{names[-1]}.py", "A = 2\n")
     assert mw.check() == [str(last)]
 
 
@@ -457,11 +420,7 @@ def test_imports_in_another_thread_during_scans_cause_no_error(
 
 def restart_time(mw: ReloadMiddleware, restarts: Restarts) -> float:
     """Send requests until a restart fires; return the wall time at which it fired."""
-    deadline = time.monotonic() + 5
-    while restarts.count == 0 and time.monotonic() < deadline:
-        get(mw)
-        time.sleep(0.01)
-    assert restarts.times, "the restart never came"
+    wait_until(lambda: get(mw) and restarts.times, 5, lambda: "the restart never came", 0.01)
     return restarts.times[0]
 
 
@@ -471,7 +430,7 @@ def test_quiet_period_holds_a_change_until_no_file_changed_for_quiet_seconds(
     mw = make_mw(quiet=0.4)
     views = edit(project / "views.py", "A = 2\n")
     get(mw)
-    assert restarts.count == 0
+    assert len(restarts) == 0
     assert restart_time(mw, restarts) - os.stat(views).st_ctime >= 0.4
     assert restarts.reasons == [[str(views)]]
 
@@ -485,7 +444,7 @@ def test_a_further_change_during_the_quiet_period_holds_the_restart(
     time.sleep(0.25)
     config = edit(project / "config.ini", "[app]\n")
     get(mw)
-    assert restarts.count == 0
+    assert len(restarts) == 0
     assert restart_time(mw, restarts) - os.stat(config).st_ctime >= 0.4
     assert sorted(restarts.reasons[0]) == sorted([str(views), str(config)])
 
@@ -503,7 +462,7 @@ def test_syntax_error_does_not_restart_and_is_logged_once_until_fixed(
     views = edit(project / "views.py", "A = 1\n\ndef broken(:\n    pass\n")
     for _ in range(5):
         assert get(mw).text == "hello"
-    assert restarts.count == 0
+    assert len(restarts) == 0
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1, caplog.text
     assert f"{views}:3" in warnings[0].getMessage()
@@ -597,7 +556,7 @@ def test_each_change_is_logged_once_at_info_with_pid_and_file(
 
 
 def test_requests_without_changes_log_nothing(
-    make_mw: MakeMiddleware, caplog: pytest.LogCaptureFixture, clock: FakeClock
+    make_mw: MakeMiddleware, caplog: pytest.LogCaptureFixture, clock: Clock
 ) -> None:
     fast = make_mw(interval=60)
     checked = make_mw(interval=0)

@@ -8,22 +8,25 @@ the detecting request is answered, then its process restarts.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-from tests.servers import (
-    ModWsgiExpress,
+import pytest
+
+from tests.rig import (
     ProbeApp,
+    StartExpress,
     daemon_pids,
     http_burst,
     wait_for_new_processes,
 )
 
+pytestmark = pytest.mark.server
+
 INTERVAL = 0.3
 
 
 def test_express_restarts_after_the_detecting_response(
-    app_dir: Path, start_express: Callable[..., ModWsgiExpress]
+    app_dir: Path, start_express: StartExpress
 ) -> None:
     app = ProbeApp(app_dir, interval=INTERVAL)
     server = start_express(app.script)

@@ -9,7 +9,6 @@ import py_compile
 import sys
 import types
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import markupsafe._speedups
@@ -19,21 +18,7 @@ import webtest
 import reloadmw.middleware
 from reloadmw.watch.modules import ModuleFiles, module_file
 from reloadmw.watch.patterns import DEFAULT_IGNORE, IgnoreRules
-from tests.helpers_files import new_modules_forgotten, write
-
-
-@pytest.fixture(autouse=True)
-def _forget_imports() -> Iterator[None]:
-    with new_modules_forgotten():
-        yield
-
-
-@pytest.fixture
-def importable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A directory on ``sys.path`` for the test's own modules."""
-    monkeypatch.syspath_prepend(str(tmp_path))
-    importlib.invalidate_caches()
-    return tmp_path
+from tests.helpers import Sandbox, write
 
 
 def module_files(site_packages: bool = False) -> ModuleFiles:
@@ -43,13 +28,13 @@ def module_files(site_packages: bool = False) -> ModuleFiles:
 # -- module_file -------------------------------------------------------------------
 
 
-def test_source_module_is_watched_by_its_py_file(importable: Path) -> None:
-    source = write(importable / "rmw_plain.py", "A = 1\n")
+def test_source_module_is_watched_by_its_py_file(sandbox: Sandbox) -> None:
+    source = write(sandbox.root / "rmw_plain.py", "A = 1\n")
     assert module_file(importlib.import_module("rmw_plain")) == str(source)
 
 
-def test_package_is_watched_by_its_init_file(importable: Path) -> None:
-    init = write(importable / "rmw_pkg" / "__init__.py", "")
+def test_package_is_watched_by_its_init_file(sandbox: Sandbox) -> None:
+    init = write(sandbox.root / "rmw_pkg" / "__init__.py", "")
     assert module_file(importlib.import_module("rmw_pkg")) == str(init)
 
 
@@ -61,9 +46,9 @@ def test_module_loaded_from_pycache_is_watched_by_its_source(tmp_path: Path) -> 
     assert module_file(module) == str(source)
 
 
-def test_sourceless_pyc_is_watched_itself(importable: Path) -> None:
-    source = write(importable / "rmw_sourceless.py", "A = 1\n")
-    compiled = importable / "rmw_sourceless.pyc"
+def test_sourceless_pyc_is_watched_itself(sandbox: Sandbox) -> None:
+    source = write(sandbox.root / "rmw_sourceless.py", "A = 1\n")
+    compiled = sandbox.root / "rmw_sourceless.pyc"
     py_compile.compile(str(source), cfile=str(compiled), doraise=True)
     source.unlink()
     assert module_file(importlib.import_module("rmw_sourceless")) == str(compiled)
@@ -76,8 +61,8 @@ def test_extension_module_is_watched_by_its_shared_object() -> None:
     assert Path(path).is_file()
 
 
-def test_module_imported_from_a_zip_is_watched_by_the_archive(importable: Path) -> None:
-    archive = importable / "bundle.zip"
+def test_module_imported_from_a_zip_is_watched_by_the_archive(sandbox: Sandbox) -> None:
+    archive = sandbox.root / "bundle.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("rmw_zipped.py", "A = 1\n")
     sys.path.insert(0, str(archive))
@@ -89,9 +74,9 @@ def test_module_imported_from_a_zip_is_watched_by_the_archive(importable: Path) 
     assert str(archive) in module_files().new_files()
 
 
-def test_namespace_package_has_no_file(importable: Path) -> None:
-    (importable / "rmw_namespace").mkdir()
-    write(importable / "rmw_namespace" / "inner.py", "")
+def test_namespace_package_has_no_file(sandbox: Sandbox) -> None:
+    (sandbox.root / "rmw_namespace").mkdir()
+    write(sandbox.root / "rmw_namespace" / "inner.py", "")
     namespace = importlib.import_module("rmw_namespace")
     assert module_file(namespace) is None
     assert module_file(importlib.import_module("rmw_namespace.inner")) is not None
@@ -108,8 +93,10 @@ def test_module_with_a_relative_file_has_no_file() -> None:
     assert module_file(module) is None
 
 
-def test_lazy_module_is_watched_without_being_loaded(importable: Path) -> None:
-    source = write(importable / "rmw_lazy.py", "raise ImportError('optional dependency missing')\n")
+def test_lazy_module_is_watched_without_being_loaded(sandbox: Sandbox) -> None:
+    source = write(
+        sandbox.root / "rmw_lazy.py", "raise ImportError('optional dependency missing')\n"
+    )
     spec = importlib.util.find_spec("rmw_lazy")
     assert spec is not None and spec.loader is not None
     spec.loader = importlib.util.LazyLoader(spec.loader)
@@ -149,49 +136,53 @@ def test_editable_install_counts_as_the_apps_own_code() -> None:
     assert reloadmw.middleware.__file__ in module_files().new_files()
 
 
-def test_ignored_module_files_are_not_watched(importable: Path) -> None:
-    write(importable / "rmw_skipped.py", "")
+def test_ignored_module_files_are_not_watched(sandbox: Sandbox) -> None:
+    write(sandbox.root / "rmw_skipped.py", "")
     importlib.import_module("rmw_skipped")
     found = ModuleFiles(False, IgnoreRules(["rmw_skip*"])).new_files()
-    assert str(importable / "rmw_skipped.py") not in found
+    assert str(sandbox.root / "rmw_skipped.py") not in found
 
 
-def test_only_modules_imported_since_the_last_look_are_returned(importable: Path) -> None:
+def test_only_modules_imported_since_the_last_look_are_returned(sandbox: Sandbox) -> None:
     modules = module_files()
     assert modules.new_files()
     assert modules.new_files() == []
-    source = write(importable / "rmw_later.py", "")
+    source = write(sandbox.root / "rmw_later.py", "")
     importlib.import_module("rmw_later")
     assert modules.new_files() == [str(source)]
 
 
-def test_module_imported_while_another_is_removed_is_found(importable: Path) -> None:
-    write(importable / "rmw_gone.py", "")
+def test_module_imported_while_another_is_removed_is_found(sandbox: Sandbox) -> None:
+    write(sandbox.root / "rmw_gone.py", "")
     importlib.import_module("rmw_gone")
     modules = module_files()
     modules.new_files()
     del sys.modules["rmw_gone"]  # sys.modules keeps its size across the swap
-    source = write(importable / "rmw_swapped_in.py", "")
+    source = write(sandbox.root / "rmw_swapped_in.py", "")
     importlib.import_module("rmw_swapped_in")
     assert modules.new_files() == [str(source)]
 
 
-def test_odd_object_in_sys_modules_does_not_hide_other_modules(importable: Path) -> None:
+def test_odd_object_in_sys_modules_does_not_hide_other_modules(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
     class Exploding:
         def __getattr__(self, name: str) -> object:
             raise RuntimeError(f"no {name} here")
 
     modules = module_files()
     modules.new_files()
-    sys.modules["rmw_exploding"] = Exploding()  # type: ignore[assignment]
-    source = write(importable / "rmw_after.py", "")
+    monkeypatch.setitem(sys.modules, "rmw_exploding", Exploding())
+    source = write(sandbox.root / "rmw_after.py", "")
     importlib.import_module("rmw_after")
     assert modules.new_files() == [str(source)]
 
 
-def test_import_during_the_walk_over_sys_modules_causes_no_error(importable: Path) -> None:
+def test_import_during_the_walk_over_sys_modules_causes_no_error(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Deterministic stand-in for another thread importing in the middle of a scan.
-    source = write(importable / "rmw_imported_mid_walk.py", "")
+    source = write(sandbox.root / "rmw_imported_mid_walk.py", "")
 
     class ImportsWhenInspected:
         @property
@@ -201,6 +192,6 @@ def test_import_during_the_walk_over_sys_modules_causes_no_error(importable: Pat
 
     modules = module_files()
     modules.new_files()
-    sys.modules["rmw_inspected"] = ImportsWhenInspected()  # type: ignore[assignment]
+    monkeypatch.setitem(sys.modules, "rmw_inspected", ImportsWhenInspected())
     assert modules.new_files() == []
     assert modules.new_files() == [str(source)]

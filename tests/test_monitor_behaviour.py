@@ -19,10 +19,7 @@ import pytest
 
 from reloadmw.watch.monitor import BACKENDS, Monitor, make_monitor
 from reloadmw.watch.patterns import DEFAULT_IGNORE, IgnoreRules, parse_track
-from tests.helpers_files import AGE, edit, mtime_ns, set_mtime, write
-
-SETTLE = 0.15  # seconds a negative check keeps polling
-TIMEOUT = 3.0  # seconds a positive check waits at most
+from tests.helpers import AGE, edit, mtime_ns, never_reported, reported_soon, set_mtime, write
 
 MakeMonitor = Callable[..., Monitor]
 
@@ -60,32 +57,13 @@ def tracking(new_monitor: MakeMonitor, pattern: str, root: Path) -> Monitor:
     return monitor
 
 
-def changed_soon(monitor: Monitor, path: Path) -> set[str]:
-    """Poll until ``path`` is reported (or time runs out); return everything reported."""
-    seen: set[str] = set()
-    deadline = time.monotonic() + TIMEOUT
-    while str(path) not in seen and time.monotonic() < deadline:
-        seen.update(monitor.poll())
-    return seen
-
-
-def changed_for_a_while(monitor: Monitor) -> set[str]:
-    """Everything reported over a short settle time."""
-    seen: set[str] = set(monitor.poll())
-    deadline = time.monotonic() + SETTLE
-    while time.monotonic() < deadline:
-        time.sleep(0.01)
-        seen.update(monitor.poll())
-    return seen
-
-
 # -- edits to a watched file ---------------------------------------------------
 
 
 def test_nothing_changed_reports_nothing(new_monitor: MakeMonitor, tmp_path: Path) -> None:
     f = write(tmp_path / "a.py", "A = 1\n")
     monitor = watching(new_monitor, f)
-    assert changed_for_a_while(monitor) == set()
+    never_reported(monitor)
 
 
 def test_edit_in_the_same_second_with_same_size_counts(
@@ -97,7 +75,7 @@ def test_edit_in_the_same_second_with_same_size_counts(
     monitor = watching(new_monitor, f)
     f.write_text("A = 2\n")
     set_mtime(f, second + 500)  # same whole second, same size, same inode
-    assert str(f) in changed_soon(monitor, f)
+    assert str(f) in reported_soon(monitor, f)
 
 
 def test_save_by_rename_with_same_size_and_restored_mtime_counts(
@@ -111,38 +89,38 @@ def test_save_by_rename_with_same_size_and_restored_mtime_counts(
     os.replace(tmp, f)
     after = os.stat(f)
     assert (after.st_mtime_ns, after.st_size) == (before.st_mtime_ns, before.st_size)
-    assert str(f) in changed_soon(monitor, f)
+    assert str(f) in reported_soon(monitor, f)
 
 
 def test_older_copy_restored_over_a_file_counts(new_monitor: MakeMonitor, tmp_path: Path) -> None:
     f = write(tmp_path / "a.py", "A = 1\n", age=10)
     monitor = watching(new_monitor, f)
     write(f, "A = 0\n", age=AGE)  # mtime goes backwards, size unchanged
-    assert str(f) in changed_soon(monitor, f)
+    assert str(f) in reported_soon(monitor, f)
 
 
 def test_deleted_file_counts(new_monitor: MakeMonitor, tmp_path: Path) -> None:
     f = write(tmp_path / "a.py", "A = 1\n")
     monitor = watching(new_monitor, f)
     f.unlink()
-    assert str(f) in changed_soon(monitor, f)
+    assert str(f) in reported_soon(monitor, f)
 
 
 def test_file_reappearing_after_deletion_counts(new_monitor: MakeMonitor, tmp_path: Path) -> None:
     f = write(tmp_path / "a.py", "A = 1\n")
     monitor = watching(new_monitor, f)
     f.unlink()
-    assert str(f) in changed_soon(monitor, f)
+    assert str(f) in reported_soon(monitor, f)
     write(f, "A = 1\n")
-    assert str(f) in changed_soon(monitor, f)
+    assert str(f) in reported_soon(monitor, f)
 
 
 def test_each_change_is_reported_once(new_monitor: MakeMonitor, tmp_path: Path) -> None:
     f = write(tmp_path / "a.py", "A = 1\n")
     monitor = watching(new_monitor, f)
     edit(f, "A = 2\n")
-    assert str(f) in changed_soon(monitor, f)
-    assert changed_for_a_while(monitor) == set()
+    assert str(f) in reported_soon(monitor, f)
+    never_reported(monitor)
 
 
 def test_unreadable_file_is_logged_once_and_is_not_a_change(
@@ -168,16 +146,16 @@ def test_unreadable_file_is_logged_once_and_is_not_a_change(
     monkeypatch.setattr(os, "lstat", denied(real_lstat))
     caplog.set_level(logging.DEBUG, logger="reloadmw")
     edit(f, "A = 2\n")
-    assert changed_for_a_while(monitor) == set()
+    never_reported(monitor)
     edit(f, "A = 3\n")
-    assert changed_for_a_while(monitor) == set()
+    never_reported(monitor)
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1, caplog.text
     assert str(f) in warnings[0].getMessage()
     assert f"pid={os.getpid()}" in warnings[0].getMessage()
 
     monkeypatch.undo()  # readable again: the edits made meanwhile now count
-    assert str(f) in changed_soon(monitor, f)
+    assert str(f) in reported_soon(monitor, f)
 
 
 # -- ignore rules ----------------------------------------------------------------
@@ -189,9 +167,9 @@ def test_ignored_files_in_a_tracked_directory_never_count(
 ) -> None:
     monitor = tracking(new_monitor, "app/", tmp_path)
     f = edit(tmp_path / "app" / name, "x")
-    assert str(f) not in changed_for_a_while(monitor)
+    never_reported(monitor, f)
     edit(f, "xy")
-    assert str(f) not in changed_for_a_while(monitor)
+    never_reported(monitor, f)
 
 
 def test_ignored_file_named_explicitly_never_counts(
@@ -201,7 +179,7 @@ def test_ignored_file_named_explicitly_never_counts(
     monitor = watching(new_monitor, f)
     edit(f, "xy")
     f.unlink()
-    assert changed_for_a_while(monitor) == set()
+    never_reported(monitor)
 
 
 # -- directories and globs ----------------------------------------------------------
@@ -211,7 +189,7 @@ def test_new_file_in_a_tracked_directory_counts(new_monitor: MakeMonitor, tmp_pa
     write(tmp_path / "templates" / "index.html", "<p>")
     monitor = tracking(new_monitor, "templates/", tmp_path)
     new = write(tmp_path / "templates" / "about.html", "<p>")  # old mtime: its arrival counts
-    assert str(new) in changed_soon(monitor, new)
+    assert str(new) in reported_soon(monitor, new)
 
 
 def test_new_file_in_a_new_subdirectory_of_a_tracked_directory_counts(
@@ -220,7 +198,7 @@ def test_new_file_in_a_new_subdirectory_of_a_tracked_directory_counts(
     write(tmp_path / "templates" / "index.html", "<p>")
     monitor = tracking(new_monitor, "templates/", tmp_path)
     new = write(tmp_path / "templates" / "admin" / "users.html", "<p>")
-    assert str(new) in changed_soon(monitor, new)
+    assert str(new) in reported_soon(monitor, new)
 
 
 def test_edit_to_a_file_in_a_tracked_directory_counts(
@@ -229,7 +207,7 @@ def test_edit_to_a_file_in_a_tracked_directory_counts(
     f = write(tmp_path / "templates" / "deep" / "index.html", "<p>")
     monitor = tracking(new_monitor, "templates", tmp_path)
     edit(f, "<div>")
-    assert str(f) in changed_soon(monitor, f)
+    assert str(f) in reported_soon(monitor, f)
 
 
 def test_new_file_counts_even_when_the_directory_mtime_does_not_move(
@@ -243,7 +221,7 @@ def test_new_file_counts_even_when_the_directory_mtime_does_not_move(
     monitor = tracking(new_monitor, "templates/", tmp_path)
     new = write(templates / "about.html", "<p>")
     set_mtime(templates, tick)
-    assert str(new) in changed_soon(monitor, new)
+    assert str(new) in reported_soon(monitor, new)
 
 
 def test_directory_changing_before_the_first_poll_does_not_make_old_files_new(
@@ -255,9 +233,10 @@ def test_directory_changing_before_the_first_poll_does_not_make_old_files_new(
     assert not isinstance(tree, str)
     monitor.add_tree(tree)
     new = write(tmp_path / "templates" / "new.html", "<p>")
-    seen = changed_soon(monitor, new)
+    seen = reported_soon(monitor, new)
     assert str(new) in seen
-    assert str(old) not in seen | changed_for_a_while(monitor)
+    assert str(old) not in seen
+    never_reported(monitor, old)
 
 
 def test_glob_tracking_picks_up_a_new_matching_file(
@@ -266,7 +245,7 @@ def test_glob_tracking_picks_up_a_new_matching_file(
     write(tmp_path / "static" / "site.css", "a{}")
     monitor = tracking(new_monitor, "static/**/*.css", tmp_path)
     new = write(tmp_path / "static" / "themes" / "dark" / "dark.css", "b{}")
-    assert str(new) in changed_soon(monitor, new)
+    assert str(new) in reported_soon(monitor, new)
 
 
 def test_glob_tracking_ignores_files_that_do_not_match(
@@ -277,7 +256,7 @@ def test_glob_tracking_ignores_files_that_do_not_match(
     edit(js, "2")
     write(tmp_path / "static" / "themes" / "dark.js", "1")
     write(tmp_path / "static" / "themes" / "dark.css.map", "1")
-    assert changed_for_a_while(monitor) == set()
+    never_reported(monitor)
 
 
 def test_glob_star_does_not_cross_directories(new_monitor: MakeMonitor, tmp_path: Path) -> None:
@@ -285,9 +264,9 @@ def test_glob_star_does_not_cross_directories(new_monitor: MakeMonitor, tmp_path
     nested = write(tmp_path / "static" / "themes" / "dark.css", "a{}")
     monitor = tracking(new_monitor, "static/*.css", tmp_path)
     edit(nested, "b{}")
-    assert changed_for_a_while(monitor) == set()
+    never_reported(monitor)
     edit(top, "b{}")
-    assert str(top) in changed_soon(monitor, top)
+    assert str(top) in reported_soon(monitor, top)
 
 
 def test_tracked_directory_created_after_start_is_watched(
@@ -295,36 +274,37 @@ def test_tracked_directory_created_after_start_is_watched(
 ) -> None:
     monitor = tracking(new_monitor, "templates/", tmp_path)
     new = write(tmp_path / "templates" / "index.html", "<p>")
-    assert str(new) in changed_soon(monitor, new)
+    assert str(new) in reported_soon(monitor, new)
 
 
 # -- the start-up baseline -------------------------------------------------------
 
 
-def first_poll(new_monitor: MakeMonitor, path: Path, age: float) -> set[str]:
-    """Save ``path`` ``age`` seconds ago, in a process that started 10 s ago; first poll."""
+def first_poll(new_monitor: MakeMonitor, path: Path, age: float) -> Monitor:
+    """Save ``path`` ``age`` seconds ago; watch it from a process that started 10 s ago."""
     write(path, "A = 1\n", age=age)
     monitor = new_monitor(start_ns=time.time_ns() - 10 * 10**9)
     monitor.add_files([str(path)])
-    return changed_soon(monitor, path) if 0 < age < 10 else changed_for_a_while(monitor)
+    return monitor
 
 
 def test_file_saved_after_process_start_counts_on_first_poll(
     new_monitor: MakeMonitor, tmp_path: Path
 ) -> None:
-    assert first_poll(new_monitor, tmp_path / "a.py", age=5) == {str(tmp_path / "a.py")}
+    path = tmp_path / "a.py"
+    assert reported_soon(first_poll(new_monitor, path, age=5), path) == {str(path)}
 
 
 def test_file_saved_before_process_start_does_not_count(
     new_monitor: MakeMonitor, tmp_path: Path
 ) -> None:
-    assert first_poll(new_monitor, tmp_path / "a.py", age=20) == set()
+    never_reported(first_poll(new_monitor, tmp_path / "a.py", age=20))
 
 
 def test_file_with_a_far_future_mtime_does_not_count_at_start(
     new_monitor: MakeMonitor, tmp_path: Path
 ) -> None:
-    assert first_poll(new_monitor, tmp_path / "a.py", age=-86400) == set()  # a day ahead
+    never_reported(first_poll(new_monitor, tmp_path / "a.py", age=-86400))  # a day ahead
 
 
 def test_file_in_a_tracked_directory_saved_after_start_counts_on_first_poll(
@@ -336,7 +316,7 @@ def test_file_in_a_tracked_directory_saved_after_start_counts_on_first_poll(
     tree = parse_track("templates/", str(tmp_path))
     assert not isinstance(tree, str)
     monitor.add_tree(tree)
-    seen = changed_soon(monitor, new)
+    seen = reported_soon(monitor, new)
     assert str(new) in seen
     assert str(old) not in seen
 
@@ -365,6 +345,6 @@ def test_symlink_loop_in_a_tracked_directory_is_watched_once(
     monitor = tracking(new_monitor, "templates/", tmp_path)
     assert len(monitor) <= 2  # index.html (and perhaps the unreadable "knot")
     edit(index, "<div>")
-    assert changed_soon(monitor, index) == {str(index)}
+    assert reported_soon(monitor, index) == {str(index)}
     new = write(tmp_path / "templates" / "sub" / "new.html", "<p>")
-    assert changed_soon(monitor, new) == {str(new)}
+    assert reported_soon(monitor, new) == {str(new)}

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from reloadmw import __main__ as cli
-from reloadmw.endpoint import passwords
 from reloadmw.endpoint.passwords import PasswordChecker, hash_password
+from tests.helpers import counting_derivations
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = 1000  # iterations for tests; the default costs about 0.2 s per check
@@ -51,14 +51,7 @@ def test_verify_derives_once_with_the_same_cost_for_right_wrong_and_missing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     checker = PasswordChecker(hash_password("s3cret", iterations=FAST))
-    calls: list[tuple[bytes, int]] = []
-    derive = passwords._derive
-
-    def counting(password: bytes, salt: bytes, iterations: int) -> bytes:
-        calls.append((salt, iterations))
-        return derive(password, salt, iterations)
-
-    monkeypatch.setattr(passwords, "_derive", counting)
+    calls = counting_derivations(monkeypatch)
     for candidate in ("s3cret", "wrong", "x" * 10_000, "", None):
         checker.verify(candidate)
 

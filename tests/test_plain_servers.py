@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.servers import (
+from tests.helpers import wait_until
+from tests.rig import (
     CommandServer,
     ProbeApp,
     Response,
-    ServerProcess,
+    StartServer,
+    backdate,
     free_port,
     http_get,
-    wait_until,
+    served,
+    settled_imports,
 )
-from tests.traffic import backdate, served, settled_imports
+
+pytestmark = pytest.mark.server
 
 #: ``python serve.py PORT``: the probe app wrapped in ReloadMiddleware (restart="auto").
 SERVE = {
@@ -43,7 +46,7 @@ def plain_server(app: ProbeApp, kind: str) -> CommandServer:
 
 @pytest.mark.parametrize("kind", ["wsgiref", "waitress"])
 def test_edit_reexecutes_the_same_process_once(
-    app_dir: Path, start_server: Callable[..., ServerProcess], kind: str
+    app_dir: Path, start_server: StartServer, kind: str
 ) -> None:
     app = ProbeApp(app_dir, interval=0.2, hook=False)
     server = start_server(plain_server(app, kind))
@@ -58,7 +61,7 @@ def test_edit_reexecutes_the_same_process_once(
 
 
 def test_waitress_finishes_a_slow_request_before_reexecuting(
-    app_dir: Path, start_server: Callable[..., ServerProcess]
+    app_dir: Path, start_server: StartServer
 ) -> None:
     app = ProbeApp(app_dir, interval=0.2, hook=False)
     server = start_server(plain_server(app, "waitress"))

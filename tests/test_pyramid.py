@@ -2,50 +2,42 @@
 
 from __future__ import annotations
 
-import shutil
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.servers import (
-    CommandServer,
+from tests.helpers import edit, settle
+from tests.rig import (
+    SETTLE,
     ServerProcess,
-    edit_file,
-    free_port,
+    StartServer,
+    Traffic,
+    backdate,
+    copied_example,
     http_get,
-    make_world_readable_dir,
+    pserve,
+    served,
 )
-from tests.traffic import Traffic, backdate, copy_tree_readable, served, settle
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "pyramid"
-PSERVE = Path(sys.executable).parent / "pserve"
+pytestmark = pytest.mark.server
 
 
 @pytest.fixture
 def project() -> Iterator[Path]:
     """The Pyramid example, with a ``templates/`` directory the filter also tracks."""
-    parent = make_world_readable_dir("reloadmw-pyramid-")
-    project = copy_tree_readable(EXAMPLE, parent / "pyramid")
-    (project / "templates").mkdir()
-    (project / "templates" / "home.pt").write_text("<p>home</p>\n")
-    ini = project / "development.ini"
-    ini.write_text(
-        ini.read_text().replace(
-            "track = %(here)s/development.ini",
-            "track =\n    %(here)s/development.ini\n    templates/",
+    with copied_example("pyramid") as project:
+        (project / "templates").mkdir()
+        (project / "templates" / "home.pt").write_text("<p>home</p>\n")
+        ini = project / "development.ini"
+        ini.write_text(
+            ini.read_text().replace(
+                "track = %(here)s/development.ini",
+                "track =\n    %(here)s/development.ini\n    templates/",
+            )
         )
-    )
-    backdate(project)
-    yield project
-    shutil.rmtree(parent, ignore_errors=True)
-
-
-def pserve(project: Path, *options: str) -> CommandServer:
-    port = free_port()
-    argv = [str(PSERVE), *options, "development.ini", f"http_port={port}"]
-    return CommandServer("pserve", argv, port, cwd=project, env={"PYTHONPATH": "."})
+        backdate(project)
+        yield project
 
 
 def starts(server: ServerProcess) -> int:
@@ -53,34 +45,32 @@ def starts(server: ServerProcess) -> int:
     return server.logs().count("checking at most every")
 
 
-def test_editing_a_view_module_restarts_the_app(
-    project: Path, start_server: Callable[..., ServerProcess]
-) -> None:
+def test_editing_a_view_module_restarts_the_app(project: Path, start_server: StartServer) -> None:
     server = start_server(pserve(project))
     first = http_get(server.port).json()
 
     views = project / "hello_pyramid" / "views.py"
-    edit_file(views, views.read_text().replace("Hello from Pyramid", "Edited view"))
+    edit(views, views.read_text().replace("Hello from Pyramid", "Edited view"))
 
     assert served(server, lambda answer: answer["message"] == "Edited view")["pid"] == first["pid"]
     assert starts(server) == 2
 
 
 def test_editing_the_tracked_ini_restarts_with_the_new_settings(
-    project: Path, start_server: Callable[..., ServerProcess]
+    project: Path, start_server: StartServer
 ) -> None:
     server = start_server(pserve(project))
     assert http_get(server.port).json()["greeting"] == "hello"
 
     ini = project / "development.ini"
-    edit_file(ini, ini.read_text().replace("greeting = hello", "greeting = bonjour"))
+    edit(ini, ini.read_text().replace("greeting = hello", "greeting = bonjour"))
 
     served(server, lambda answer: answer["greeting"] == "bonjour")
     assert "development.ini" in server.logs()
 
 
 def test_under_pserve_reload_a_tracked_template_makes_hupper_restart_the_worker(
-    project: Path, start_server: Callable[..., ServerProcess]
+    project: Path, start_server: StartServer
 ) -> None:
     server = start_server(pserve(project, "--reload"))
     first = http_get(server.port).json()
@@ -94,15 +84,15 @@ def test_under_pserve_reload_a_tracked_template_makes_hupper_restart_the_worker(
 
 
 def test_under_pserve_reload_a_module_edit_restarts_the_worker_once(
-    project: Path, start_server: Callable[..., ServerProcess]
+    project: Path, start_server: StartServer
 ) -> None:
     server = start_server(pserve(project, "--reload"))
     views = project / "hello_pyramid" / "views.py"
 
     with Traffic(server.port, clients=1) as traffic:
-        edit_file(views, views.read_text().replace("Hello from Pyramid", "Edited view"))
+        edit(views, views.read_text().replace("Hello from Pyramid", "Edited view"))
         served(server, lambda answer: answer["message"] == "Edited view")
-        settle()
+        settle(lambda: starts(server) == 2, SETTLE, server.logs)
 
     assert "re-executing" not in server.logs()
     assert starts(server) == 2, server.logs()

@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
@@ -22,7 +21,7 @@ from reloadmw.restart.mod_wsgi import SignalSelf, embedded_mode
 from reloadmw.restart.registry import STRATEGIES, choose, resolve, unknown_server
 from reloadmw.restart.strategy import CallbackStrategy
 from reloadmw.restart.windows import SIGNAL_PARENT_RESTART, WindowsApacheRestart
-from tests.helpers_files import IGNORE, edit, hello_app, spying_on_monitors, start_now, write
+from tests.helpers import Sandbox, edit, settle, wait_until, write
 
 
 class FakeLibhttpd:
@@ -44,13 +43,10 @@ class SignalsReceived:
     def __call__(self, signum: int, frame: FrameType | None) -> None:
         self.received.append(signum)
 
-    def wait(self, count: int, timeout: float = 2.0) -> list[int]:
-        """The signals received, once ``count`` arrived or ``timeout`` passed."""
+    def first(self) -> list[int]:
+        """The signals received, once the first arrived."""
         # The handler runs in the main thread shortly after the signal arrives.
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count and time.monotonic() < deadline:
-            time.sleep(0.001)
-        return self.received
+        return wait_until(lambda: self.received, 2.0, poll=0.001)
 
 
 @pytest.fixture
@@ -71,18 +67,14 @@ def libhttpd(monkeypatch: pytest.MonkeyPatch) -> FakeLibhttpd:
 
 
 @pytest.fixture
-def views(tmp_path: Path) -> Path:
-    return write(tmp_path / "views.py", "A = 1\n")
+def views(sandbox: Sandbox) -> Path:
+    return write(sandbox.root / "views.py", "A = 1\n")
 
 
 @pytest.fixture
-def auto_mw(views: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ReloadMiddleware]:
+def auto_mw(sandbox: Sandbox, views: Path) -> ReloadMiddleware:
     """A middleware with ``restart="auto"`` watching ``views``."""
-    start_now(monkeypatch)
-    with spying_on_monitors(monkeypatch):
-        yield ReloadMiddleware(
-            hello_app, interval=0, quiet=0, track=str(views), ignore=IGNORE, restart="auto"
-        )
+    return sandbox.middleware(track=str(views), restart="auto")
 
 
 def get(mw: ReloadMiddleware, **environ: str) -> webtest.TestResponse:
@@ -100,7 +92,7 @@ def test_daemon_strategy_sends_sigint_to_its_own_process(sigint: SignalsReceived
     strategy = SignalSelf()
     assert (strategy.name, strategy.exits_process) == ("mod_wsgi-daemon", True)
     strategy(["/srv/app/views.py"])
-    assert sigint.wait(1) == [signal.SIGINT]
+    assert sigint.first() == [signal.SIGINT]
 
 
 def test_windows_strategy_calls_ap_signal_parent_restart() -> None:
@@ -210,11 +202,11 @@ def test_daemon_mode_request_signals_its_own_process_after_the_response(
     assert sigint.received == []
     edit(views, "A = 2\n")
     assert get(auto_mw, **{"mod_wsgi.process_group": "app"}).text == "hello"
-    assert sigint.wait(1) == [signal.SIGINT]
+    assert sigint.first() == [signal.SIGINT]
     edit(views, "A = 3\n")  # the process is on its way out: never signal it twice
     for _ in range(3):
         get(auto_mw, **{"mod_wsgi.process_group": "app"})
-    assert sigint.wait(2, timeout=0.2) == [signal.SIGINT]
+    settle(lambda: sigint.received == [signal.SIGINT], 0.2, lambda: str(sigint.received))
 
 
 def test_embedded_mode_on_unix_warns_once_per_change_and_never_signals(

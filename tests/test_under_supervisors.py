@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-from tests.servers import (
+import pytest
+
+from tests.rig import (
     ModWsgiExpress,
     ProbeApp,
-    ServerProcess,
+    StartServer,
+    Traffic,
+    backdate,
     daemon_pids,
+    settled_imports,
     wait_for_new_processes,
 )
-from tests.traffic import Traffic, backdate, settled_imports
+
+pytestmark = pytest.mark.server
 
 
 class ReloadingExpress(ModWsgiExpress):
@@ -23,7 +28,7 @@ class ReloadingExpress(ModWsgiExpress):
 
 
 def test_mod_wsgi_express_reload_on_changes_and_reloadmw_restart_each_process_once(
-    app_dir: Path, start_server: Callable[..., ServerProcess]
+    app_dir: Path, start_server: StartServer
 ) -> None:
     app = ProbeApp(app_dir, interval=0.2, hook=False)
     backdate(app_dir)

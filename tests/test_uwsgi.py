@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
-from tests.servers import (
+import pytest
+
+from tests.rig import (
     CommandServer,
     ProbeApp,
-    ServerProcess,
+    StartServer,
+    Traffic,
     daemon_pids,
     free_port,
     http_burst,
+    settled_imports,
     wait_for_new_processes,
+    write_probe_module,
 )
-from tests.traffic import Traffic, settled_imports, write_probe_module
+
+pytestmark = pytest.mark.server
 
 UWSGI = Path(sys.executable).parent / "uwsgi"
 
@@ -47,7 +52,7 @@ def test_uwsgi_binary_was_built_by_pip() -> None:
 
 
 def test_module_edit_reloads_every_worker_without_failed_requests(
-    app_dir: Path, start_server: Callable[..., ServerProcess]
+    app_dir: Path, start_server: StartServer
 ) -> None:
     app = ProbeApp(app_dir, interval=0.2, hook=False)
     server = start_server(uwsgi(app))
@@ -59,7 +64,10 @@ def test_module_edit_reloads_every_worker_without_failed_requests(
 
     assert traffic.failures == [], traffic.failures
     assert {r.json()["version"] for r in http_burst(server.port, "/?seconds=0.05")} == {"2"}
-    assert "gracefully reloading" in server.logs().lower() or "reload" in server.logs()
+    # uwsgi.reload(): the master re-executes itself, once, gracefully.
+    logs = server.logs()
+    assert logs.count("binary reloading uWSGI") == 1, logs
+    assert "gracefully (RE)spawned uWSGI master process" in logs, logs
     # The master re-executed itself in place: it must not see the old edit as new again.
     imports = settled_imports(app, server)
     assert [version for _, version in imports] == ["1", "2"], imports

@@ -1,9 +1,11 @@
-"""Real-server rig: Apache httpd + mod_wsgi daemon mode, and mod_wsgi-express.
+"""The real-server rig: servers as subprocesses, the probe app, and traffic against them.
 
-Each server runs as a subprocess in its own session on a free loopback port,
-with its own server root in a world-readable temporary directory, so that the
-``www-data`` daemon processes can read it when the tests run as root.  The
-demo (``scripts/demo.py``) uses the same classes.
+Each server (Apache httpd + mod_wsgi daemon mode, mod_wsgi-express, or any
+command line: gunicorn, uWSGI, pserve, ``python app.py``) runs as a
+subprocess in its own session on a free loopback port, with its own server
+root in a world-readable temporary directory, so that the ``www-data`` daemon
+processes can read it when the tests run as root. The demo
+(``scripts/demo.py``) and the end-to-end benchmark use the same classes.
 """
 
 from __future__ import annotations
@@ -20,12 +22,16 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from types import TracebackType
+from typing import Any
+
+from tests.helpers import REPO, edit, read_lines, settle, wait_until
 
 APACHE = Path("/usr/sbin/apache2")
 APACHE_MODULES = Path("/usr/lib/apache2/modules")
@@ -35,8 +41,8 @@ STOP_TIMEOUT = 20.0
 HTTP_TIMEOUT = 30.0
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 RESTART_TIMEOUT = 30.0
-
-T = TypeVar("T")
+#: Seconds a negative check (no further restart) watches a server.
+SETTLE = 1.5
 
 
 def runs_as_root() -> bool:
@@ -135,48 +141,6 @@ def http_burst(port: int, path: str = "/", count: int = 8) -> list[Response]:
     """Send ``count`` concurrent GETs, so that every daemon process gets some."""
     with ThreadPoolExecutor(max_workers=count) as pool:
         return list(pool.map(lambda _: http_get(port, path), range(count)))
-
-
-def wait_until(
-    predicate: Callable[[], T | None],
-    timeout: float,
-    describe: Callable[[], str] = lambda: "",
-    poll: float = 0.05,
-) -> T:
-    """Poll ``predicate`` until it returns a truthy value and return that value.
-
-    On timeout, raise AssertionError with ``describe()`` (e.g. a server log).
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s\n{describe()}")
-        time.sleep(poll)
-
-
-def stat_key(path: Path) -> tuple[int, int, int]:
-    st = path.stat()
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
-
-
-def edit_file(path: Path, text: str) -> None:
-    """Rewrite ``path`` in place and make sure its stat signature changed.
-
-    Same-size edits within the filesystem's timestamp granularity would
-    otherwise be invisible, so the mtime is bumped by 1 ms when needed.
-    """
-    before = stat_key(path) if path.exists() else None
-    path.write_text(text)
-    if stat_key(path) == before:
-        st = path.stat()
-        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
-
-
-def read_lines(path: Path) -> list[str]:
-    return path.read_text().splitlines() if path.exists() else []
 
 
 class ServerProcess:
@@ -296,10 +260,9 @@ class ServerProcess:
                 os.kill(pid, signal.SIGKILL)
 
     def _wait_session_gone(self) -> list[int]:
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while (pids := self.session_processes()) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return pids
+        with contextlib.suppress(AssertionError):
+            wait_until(lambda: not self.session_processes(), STOP_TIMEOUT)
+        return self.session_processes()
 
     @contextlib.contextmanager
     def running(self, wait: bool = True) -> Iterator[ServerProcess]:
@@ -458,6 +421,12 @@ class CommandServer(ServerProcess):
         return {"cwd": self.cwd, "env": self.env}
 
 
+#: The types of the conftest fixtures that start servers.
+StartApache = Callable[..., ApacheServer]
+StartExpress = Callable[..., ModWsgiExpress]
+StartServer = Callable[..., ServerProcess]
+
+
 def daemon_pids(server: ServerProcess) -> set[int]:
     """The pids of both daemon processes, found by concurrent requests."""
 
@@ -541,7 +510,7 @@ class ProbeApp:
         return "\n".join(lines) + "\n"
 
     def set_version(self, version: str) -> None:
-        edit_file(self.version_file, f"VERSION = {version!r}\n")
+        edit(self.version_file, f"VERSION = {version!r}\n")
 
     def imports(self) -> list[tuple[int, str]]:
         """``(pid, version)`` for every process that imported the app so far."""
@@ -551,3 +520,175 @@ class ProbeApp:
     def marks(self, name: str) -> list[int]:
         """Pids that left ``state/<name>-<pid>``."""
         return [int(path.name.rsplit("-", 1)[1]) for path in self.state.glob(f"{name}-*")]
+
+
+def served(server: ServerProcess, wanted: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """Poll (through restarts) until the server's JSON answer is ``wanted``; return it."""
+
+    def answered() -> dict[str, Any] | None:
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            answer: dict[str, Any] = http_get(server.port, timeout=5).json()
+            if wanted(answer):
+                return answer
+        return None
+
+    return wait_until(answered, RESTART_TIMEOUT, server.describe)
+
+
+# -- app directories ---------------------------------------------------------------------
+
+
+def backdate(directory: Path, seconds: float = 60.0) -> None:
+    """Set the mtime of every file under ``directory`` ``seconds`` into the past.
+
+    A server that imports the files at once would otherwise see files saved in
+    the same clock tick as its own start, which count as edits made during
+    start-up.
+    """
+    then = time.time_ns() - int(seconds * 1e9)
+    for path in directory.rglob("*"):
+        if path.is_file():
+            os.utime(path, ns=(then, then))
+
+
+@contextlib.contextmanager
+def copied_example(name: str) -> Iterator[Path]:
+    """A world-readable copy of ``examples/<name>`` (no caches), removed at the end."""
+    parent = make_world_readable_dir(f"reloadmw-{name}-")
+    target = parent / name
+    ignored = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(REPO / "examples" / name, target, ignore=ignored)
+    for path in [target, *target.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    try:
+        yield target
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+def write_probe_module(app: ProbeApp) -> str:
+    """Copy the probe's WSGI script as an importable module; return its import string."""
+    (app.directory / "probe_wsgi.py").write_text(app.script.read_text())
+    backdate(app.directory)
+    return "probe_wsgi:application"
+
+
+def gunicorn(
+    directory: Path, app: str, *options: str, worker_class: str = "gthread"
+) -> CommandServer:
+    """gunicorn with 2 workers x 4 threads serving the import string ``app`` from ``directory``."""
+    port = free_port()
+    return CommandServer(
+        "gunicorn",
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "--workers", "2",
+            "--worker-class", worker_class,
+            "--threads", "4",
+            "--bind", f"127.0.0.1:{port}",
+            "--graceful-timeout", "20",
+            "--no-control-socket",
+            "--chdir", str(directory),
+            *options,
+            app,
+        ],
+        port,
+    )  # fmt: skip
+
+
+def pserve(project: Path, *options: str) -> CommandServer:
+    """``PYTHONPATH=. pserve [options] development.ini`` in ``project``, as the README says."""
+    port = free_port()
+    argv = [str(Path(sys.executable).parent / "pserve"), *options, "development.ini"]
+    return CommandServer(
+        "pserve", [*argv, f"http_port={port}"], port, cwd=project, env={"PYTHONPATH": "."}
+    )
+
+
+# -- traffic -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One request of :class:`Traffic`: its JSON answer, or what went wrong."""
+
+    sent: float  # time.monotonic() when it was sent
+    status: int  # 0: no HTTP answer at all
+    answer: dict[str, Any] | None  # the JSON body of a 200
+    error: str = ""
+
+
+class Traffic:
+    """``clients`` threads GETting ``path`` back to back until the block ends.
+
+    Every request's :class:`Outcome` is recorded, so a test can say "no
+    request failed while the workers were replaced".
+    """
+
+    def __init__(self, port: int, clients: int = 3, path: str = "/") -> None:
+        self.port = port
+        self.path = path
+        self.outcomes: list[Outcome] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._client, name=f"traffic-{n}", daemon=True)
+            for n in range(clients)
+        ]
+
+    def __enter__(self) -> Traffic:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(HTTP_TIMEOUT + 5)
+
+    def _client(self) -> None:
+        while not self._stop.is_set():
+            sent = time.monotonic()
+            try:
+                response = http_get(self.port, self.path)
+                if response.status == 200:
+                    outcome = Outcome(sent, 200, response.json())
+                else:
+                    outcome = Outcome(sent, response.status, None, repr(response.body[:200]))
+            except (OSError, http.client.HTTPException, ValueError) as error:
+                outcome = Outcome(sent, 0, None, f"{type(error).__name__}: {error}")
+            with self._lock:
+                self.outcomes.append(outcome)
+
+    @property
+    def answers(self) -> list[dict[str, Any]]:
+        """The JSON answers, in the order they came."""
+        with self._lock:
+            return [o.answer for o in self.outcomes if o.answer is not None]
+
+    @property
+    def failures(self) -> list[str]:
+        """Every request that got no 200 with a JSON body, described."""
+        with self._lock:
+            return [f"status {o.status}: {o.error}" for o in self.outcomes if o.answer is None]
+
+
+def settled_imports(app: ProbeApp, server: ServerProcess) -> list[tuple[int, str]]:
+    """Keep requesting for :data:`SETTLE` seconds; return the imports, which must not change.
+
+    A process that kept seeing an old edit as new would restart again here.
+    """
+    before = app.imports()
+    with Traffic(server.port, clients=2) as traffic:
+        settle(
+            lambda: app.imports() == before,
+            SETTLE,
+            lambda: f"restarted again: {app.imports()}\n{server.logs()}",
+        )
+    assert traffic.failures == [], traffic.failures
+    return before
