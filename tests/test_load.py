@@ -85,6 +85,12 @@ def application(environ, start_response):
                 "INSERT INTO posts (id, pid, version) VALUES (?, ?, ?)",
                 (post_id, os.getpid(), codever.VERSION),
             )
+        except sqlite3.Error as error:
+            # Name the SQLite error (SQLITE_IOERR_*) and the files it met, in the log.
+            files = {p.name: (p.stat().st_uid, p.stat().st_ino) for p in STATE.glob("posts*")}
+            name = getattr(error, "sqlite_errorname", "?")
+            logging.getLogger("loadapp").error("POST %s: %s %s; %s", post_id, name, error, files)
+            raise
         finally:
             db.close()
     time.sleep(0.005)  # a little work, so that requests overlap the restarts

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from reloadmw.restart import gunicorn, reexec, registry
+from reloadmw.restart import gunicorn, reexec, registry, uwsgi
 from reloadmw.watch.start_time import EXEC_START_ENV, process_start_ns
 
 
@@ -164,3 +164,27 @@ def test_a_record_owned_by_another_user_is_not_trusted(
     assert gunicorn.hang_up_once(1, [str(edited)])
     assert gunicorn.hang_up_once(1, [str(edited)])
     assert sent == [1, 1]
+
+
+@pytest.mark.parametrize(
+    ("options", "lazy"),
+    [
+        ({}, False),
+        ({"lazy-apps": True}, True),
+        ({"lazy-apps": b"true"}, True),
+        ({"lazy": "1"}, True),
+        ({"lazy-apps": [b"true", b"false"]}, False),  # the last one wins, as in uWSGI
+        ({"lazy-apps": "off"}, False),
+        ({"lazy-apps": []}, False),
+    ],
+)
+def test_uwsgi_lazy_apps_is_read_as_uwsgi_reads_it(options: dict[str, object], lazy: bool) -> None:
+    assert uwsgi.lazy_apps(options) is lazy
+
+
+@pytest.mark.parametrize(
+    ("options", "count"),
+    [({}, 1), ({"threads": b"2"}, 2), ({"threads": [b"4", b"8"]}, 8), ({"threads": "x"}, 1)],
+)
+def test_uwsgi_threads_per_worker(options: dict[str, object], count: int) -> None:
+    assert uwsgi.threads(options) == count

@@ -1,4 +1,9 @@
-"""uWSGI (built by pip): a change reloads the instance through ``uwsgi.reload()``."""
+"""uWSGI (built by pip): a change reloads every worker, and no request fails.
+
+Without ``--lazy-apps`` the master reloads (``uwsgi.reload()``); its SIGHUP makes
+a single-threaded worker drop a connection it has just accepted, so that test
+runs workers with ``--threads 2``. With ``--lazy-apps`` each worker retires itself.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ pytestmark = pytest.mark.server
 UWSGI = Path(sys.executable).parent / "uwsgi"
 
 
-def uwsgi(app: ProbeApp) -> CommandServer:
+def uwsgi(app: ProbeApp, *options: str) -> CommandServer:
     port = free_port()
     return CommandServer(
         "uwsgi",
@@ -42,6 +47,7 @@ def uwsgi(app: ProbeApp) -> CommandServer:
             "--die-on-term",
             "--strict",
             "--disable-logging",
+            *options,
         ],
         port,
     )  # fmt: skip
@@ -55,7 +61,7 @@ def test_module_edit_reloads_every_worker_without_failed_requests(
     app_dir: Path, start_server: StartServer
 ) -> None:
     app = ProbeApp(app_dir, interval=0.2, hook=False)
-    server = start_server(uwsgi(app))
+    server = start_server(uwsgi(app, "--threads", "2"))
     old = daemon_pids(server)
 
     with Traffic(server.port) as traffic:
@@ -72,3 +78,25 @@ def test_module_edit_reloads_every_worker_without_failed_requests(
     imports = settled_imports(app, server)
     assert [version for _, version in imports] == ["1", "2"], imports
     assert new
+
+
+def test_lazy_apps_workers_retire_themselves_without_failed_requests(
+    app_dir: Path, start_server: StartServer
+) -> None:
+    app = ProbeApp(app_dir, interval=0.2, hook=False)
+    server = start_server(uwsgi(app, "--lazy-apps"))
+    old = daemon_pids(server)
+
+    with Traffic(server.port) as traffic:
+        app.set_version("2")
+        new = wait_for_new_processes(server, old, lambda answer: answer["version"] == "2")
+
+    assert traffic.failures == [], traffic.failures
+    assert {r.json()["version"] for r in http_burst(server.port, "/?seconds=0.05")} == {"2"}
+    # Each worker retired itself (no master reload) and its successor imported once.
+    logs = server.logs()
+    assert "binary reloading" not in logs, logs
+    assert logs.count("Gracefully killing worker") >= 2, logs
+    imports = settled_imports(app, server)
+    assert sorted(version for _, version in imports) == ["1", "1", "2", "2"], imports
+    assert {pid for pid, version in imports if version == "2"} == new, (imports, new)
