@@ -10,6 +10,8 @@ directory (``/srv/site`` of the world, see ``tests/doc_snippets.py``).
   or composite, else ``loadfilter`` for each ``[filter:NAME]`` around a plain
   app; the result gets a GET of ``/``.
 
+The GET goes through WebTest with its WSGI lint on.
+
 Prints the status line; exits non-zero (with the traceback) on any error or
 a 5xx answer.
 """
@@ -20,7 +22,6 @@ import configparser
 import os
 import runpy
 import sys
-import wsgiref.util
 from collections.abc import Iterable
 from typing import Any, Callable
 
@@ -33,22 +34,12 @@ def plain(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterab
 
 
 def get(app: App) -> str:
-    environ: dict[str, Any] = {"REMOTE_ADDR": "127.0.0.1"}
-    wsgiref.util.setup_testing_defaults(environ)
-    statuses: list[str] = []
+    """GET / through WebTest, with its WSGI lint on, from a loopback client."""
+    from webtest import TestApp
 
-    def start_response(status: str, headers: Any, exc_info: Any = None) -> Callable[..., Any]:
-        statuses.append(status)
-        return lambda data: None
-
-    body = app(environ, start_response)
-    try:
-        b"".join(body)
-    finally:
-        close = getattr(body, "close", None)
-        if close is not None:
-            close()
-    return statuses[-1]
+    client = TestApp(app, extra_environ={"REMOTE_ADDR": "127.0.0.1"})
+    status: str = client.get("/", expect_errors=True).status
+    return status
 
 
 def from_python(path: str) -> App | None:
