@@ -9,7 +9,9 @@ Each size N runs in a fresh process (``scans.py``) whose ``sys.modules`` holds
 the N generated modules, so that every reloader sees the same app. Inside it,
 every candidate is timed once per round, round-robin, and the table gives
 medians, and ratios to the floor taken round by round. Not part of the test
-suite: the targets print PASS or MISS, they do not fail anything.
+suite: the targets print PASS or MISS, they do not fail anything. The output
+is also written to ``benchmarks/results/latest.rst`` and a dated copy (unless
+``--no-save``), which ``docs/performance.rst`` includes.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import per_request  # noqa: E402
+import results  # noqa: E402
 
 SIZES = (1000, 5000, 20000)
 ROUNDS = {1000: 21, 5000: 11, 20000: 7}
@@ -167,23 +170,40 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--rounds", type=int, help="rounds per size (default: 21, 11, 7)")
     parser.add_argument("--no-apache", action="store_true", help="skip the end-to-end run")
+    parser.add_argument(
+        "--no-save", action="store_true", help="do not write benchmarks/results/*.rst"
+    )
     args = parser.parse_args()
+    started = time.monotonic()
+    recorder = results.Recorder(sys.stdout)
+    sys.stdout = recorder
+    try:
+        run(args)
+    finally:
+        sys.stdout = recorder.out
+    if not args.no_save:
+        command = ["benchmarks/run", *sys.argv[1:]]
+        path = results.write(recorder.kept.getvalue(), command, time.monotonic() - started)
+        print(f"written to {os.path.relpath(path)} and latest.rst beside it")
+
+
+def run(args: argparse.Namespace) -> None:
     print(
         f"reloadmw benchmark: Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.2f}, {per_request.IMPLEMENTATION} request gate",
         flush=True,
     )
-    results = []
+    by_size = []
     for n in args.sizes:
         print(f"  N={n} ...", flush=True)
-        results.append(scan(n, args.rounds or ROUNDS.get(n, 5)))
+        by_size.append(scan(n, args.rounds or ROUNDS.get(n, 5)))
     requests = per_request.measure(rounds=args.rounds or 31, n=100_000)
     idle = idle_cost()
     print()
-    print_scans(results)
+    print_scans(by_size)
     print_requests(requests)
     print()
-    for ok, text in targets(results, requests, idle):
+    for ok, text in targets(by_size, requests, idle):
         print(f"{'PASS' if ok else 'MISS'}  {text}")
     if not args.no_apache:
         import endtoend

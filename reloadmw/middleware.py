@@ -35,34 +35,40 @@ _monotonic = time.monotonic
 class ReloadMiddleware(Gate):
     """Restart the process serving ``app`` when one of its source files changes.
 
-    On a request, at most once per ``interval`` seconds, the middleware looks
-    for changed files: the source of every imported module outside the
-    standard library, plus whatever ``track`` names. When it finds a change,
-    that request is still served by the current code and the restart is sent
-    once its response is complete. Under mod_wsgi daemon mode, also export
-    ``reload_required = application.reload_required`` from the WSGI script:
-    mod_wsgi then restarts the process *before* the request.
+    Checks run on requests, at most once per ``interval``: the sources of the
+    imported modules outside the standard library, and what ``track`` names. The
+    request that finds a change is served, then the process restarts; under
+    mod_wsgi daemon mode, export ``reload_required`` for a restart before it.
 
-    Each option in one line; the options reference in the docs has the rest.
-
-    :param app: the WSGI app, or an import string such as ``"mysite.wsgi:application"``.
-    :param interval: seconds between two checks; 0 checks on every request.
-    :param track: more files, directories or globs to watch (relative to ``root``).
-    :param ignore: file-name or path-tail patterns never watched.
-    :param restart: ``"auto"``, a strategy name, or a ``callable(reason)``.
-    :param quiet: restart once no watched file has changed for this many seconds.
-    :param precheck: do not restart into a ``.py`` file that does not compile.
-    :param watch_site_packages: also watch installed packages.
-    :param backend: ``"auto"``, ``"stat"`` or ``"inotify"``.
+    :param app: the WSGI app, or an import string such as ``"mysite.wsgi:application"``,
+        imported on the first request: an app whose import fails then answers 500.
+    :param interval: seconds between two checks; ``0`` checks on every request.
+    :param track: more files, directories (recursively; a new file counts) or globs such
+        as ``static/**/*.css`` to watch, relative to ``root``.
+    :param ignore: file-name or path-tail patterns that are never watched.
+    :param restart: ``"auto"`` (from the request's WSGI environ), a strategy name
+        (``mod_wsgi-daemon``, ``mod_wsgi-embedded``, ``apache-windows``, ``gunicorn``,
+        ``uwsgi``, ``exec``, ``hupper``) or a ``callable(reason)`` given the changed paths.
+    :param quiet: restart once no watched file has changed for this many seconds, so that
+        a burst of saves (``git checkout``) is one restart.
+    :param precheck: do not restart into a changed ``.py`` file that does not compile;
+        log its error once and keep serving.
+    :param watch_site_packages: also watch installed packages (editable ones always are).
+    :param backend: ``"auto"`` (inotify on Linux, else stat), ``"inotify"`` or ``"stat"``,
+        which network and VM-shared mounts need; ``RELOADMW_BACKEND`` overrides ``"auto"``.
     :param root: where relative ``track`` paths start; default the WSGI script's directory.
-    :param factory: ``app`` is a function that returns the WSGI app.
+    :param factory: ``app`` is a function without arguments that returns the WSGI app.
     :param debug: show the traceback of an app that failed to load on its 500 page.
-    :param password: a hash from ``python -m reloadmw hash-password``: turns on the endpoint.
-    :param endpoint: the endpoint's path.
-    :param allow_from: addresses or networks that may use the endpoint.
+    :param password: a hash from ``python -m reloadmw hash-password``: turns on the
+        ``/__reload__`` endpoint (needs WebOb); ``None``, the default: no endpoint.
+    :param endpoint: the endpoint's path, compared exactly with ``PATH_INFO``.
+    :param allow_from: addresses or networks (``"10.0.0.0/8"``) that may use the
+        endpoint; others get 403. ``None``: any client.
     :param require_https: refuse plain http to the endpoint, except from loopback.
-    :param scope: ``"group"`` (every process of the app) or ``"process"``.
-    :param state_dir: directory of the group restart marker.
+    :param scope: what a POST to the endpoint restarts: ``"group"``, every process of
+        the app; ``"process"``, the one that got it.
+    :param state_dir: directory of the group restart marker; default
+        ``<tempdir>/reloadmw-<uid>``.
 
     .. warning:: Restarting on every save is a development tool. In
        production, leave it off or protect the manual endpoint.

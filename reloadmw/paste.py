@@ -79,7 +79,12 @@ OPTIONS: dict[str, tuple[Converter, str]] = {
 
 
 def make_filter(global_conf: Mapping[str, str], **local_conf: str) -> Filter:
-    """PasteDeploy ``paste.filter_factory``: return a filter wrapping the app."""
+    """PasteDeploy ``paste.filter_factory``: return a filter wrapping the app.
+
+    ``enabled = false``, the one option of the filter alone, makes the filter
+    hand back the app itself, so one ini file serves development and
+    production. Every other option is a keyword of ``ReloadMiddleware``.
+    """
     options = {name: _convert(name, value) for name, value in local_conf.items()}
     if not options.pop("enabled", True):
         return _passthrough

@@ -306,10 +306,13 @@ class ApacheServer(ModWsgiServer):
         port: int | None = None,
         *,
         python_path: Sequence[Path] = (),
+        site: str | None = None,
         **options: Any,
     ) -> None:
         super().__init__(script, port, **options)
         self.python_path = [script.parent, *python_path]
+        #: Apache lines that replace the daemon group below (the docs' snippets).
+        self.site = site
         self.config = self.root / "httpd.conf"
         self.error_log = self.root / "error.log"
 
@@ -322,11 +325,7 @@ class ApacheServer(ModWsgiServer):
             for name in ("mpm_event", "authz_core")
         )
         user = f"User {DAEMON_USER}\nGroup {DAEMON_USER}\n" if runs_as_root() else ""
-        app_dir = self.script.parent
-        python_path = ":".join(str(p) for p in self.python_path)
-        # process-group and application-group on WSGIScriptAlias preload the
-        # script when each daemon process starts, as a production set-up does.
-        return f"""\
+        server = f"""\
 ServerRoot "{self.root}"
 ServerName 127.0.0.1
 Listen 127.0.0.1:{self.port}
@@ -338,10 +337,19 @@ Mutex file:{self.root} default
 {modules}
 LoadModule wsgi_module "{mod_wsgi_module()}"
 {user}
+WSGISocketPrefix "{self.root}/wsgi"
+"""
+        return server + (self.site if self.site is not None else self.site_text())
+
+    def site_text(self) -> str:
+        app_dir = self.script.parent
+        python_path = ":".join(str(p) for p in self.python_path)
+        # process-group and application-group on WSGIScriptAlias preload the
+        # script when each daemon process starts, as a production set-up does.
+        return f"""\
 WSGIPythonHome "{sys.prefix}"
 WSGIRestrictEmbedded On
 WSGIDontWriteBytecode On
-WSGISocketPrefix "{self.root}/wsgi"
 WSGIDaemonProcess app processes={self.processes} threads={self.threads} \\
     python-home="{sys.prefix}" python-path="{python_path}" \\
     shutdown-timeout={self.shutdown_timeout} display-name=%{{GROUP}}
