@@ -1,9 +1,14 @@
-"""Load the wrapped app on the first request, and survive its import failing.
+"""Load the wrapped app when the middleware is made, and survive its import failing.
 
-``ReloadMiddleware("mysite.wsgi:application")`` imports the app on the first
-request instead of when the WSGI script is imported. If that import raises,
-the process is *not* stranded: it answers 500 and watches the files named in
-the traceback, and the middleware restarts it once one of them changes.
+``ReloadMiddleware("mysite.wsgi:application")`` (or ``factory=True``) imports
+the app when the middleware is made: under mod_wsgi's preloaded set-up, when
+the daemon process starts. A recognised framework then loads what it would
+otherwise load on its first request (Django: the URLconf, and with it the
+views), so that a process holds all its code before any edit.
+
+If that raises, the process is *not* stranded: it answers 500 and watches the
+files named in the traceback, and the middleware restarts it once one of
+them changes.
 
 It never tries to load the app a second time in the same process. A failed
 import can leave half-initialised state behind that a retry trips over:
@@ -17,101 +22,71 @@ from __future__ import annotations
 
 import importlib
 import os
-import threading
+import time
 import traceback
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Callable
 
+from .frameworks import Framework, recognise
 from .logs import log, prefix
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 
-def lazy_app(
-    app: WSGIApplication | str,
-    factory: bool,
-    debug: bool,
-    watch: Callable[[Sequence[str]], None],
-) -> WSGIApplication:
-    """The app to dispatch to: ``app`` itself, or a :class:`LazyApp` that loads it.
+class AppLoader:
+    """Loads the wrapped app once, in :meth:`load`; a failed load gives a 500 app.
 
     ``app`` may be a WSGI callable, an import string ``"package.module:name"``,
     or, with ``factory=True``, a callable (or an import string naming one) that
-    takes no argument and returns the WSGI app.
-    """
-    if isinstance(app, str):
-        target = _parse_import_string(app)
-        return LazyApp(lambda: _built(import_string(target), factory, app), app, debug, watch)
-    if not callable(app):
-        raise ValueError(
-            f"reloadmw: app={app!r} is neither a WSGI callable nor an import string; "
-            "pass the application or a string such as 'mysite.wsgi:application'"
-        )
-    if factory:
-        name = getattr(app, "__qualname__", None) or repr(app)
-        return LazyApp(lambda: _built(app, True, name), name, debug, watch)
-    return app
+    takes no argument and returns the WSGI app. The arguments are checked when
+    the loader is made, before anything is imported.
 
-
-def import_string(target: tuple[str, str]) -> object:
-    """Import ``module`` and return its attribute ``name`` (dotted names allowed)."""
-    module_name, attribute = target
-    obj: object = importlib.import_module(module_name)
-    for part in attribute.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-class LazyApp:
-    """A WSGI app loaded by ``load()`` on the first request, once per process.
-
-    Until it is loaded, concurrent first requests wait for the one loading it.
-    If ``load()`` raises, the traceback is logged, the files in it are passed
-    to ``watch``, and every request of this process gets a 500 from then on;
-    with ``debug``, the page shows the traceback.
+    If loading raises, the traceback is logged, the files in it are passed to
+    ``watch``, and the app returned answers every request with a 500; with
+    ``debug``, the page shows the traceback.
     """
 
     def __init__(
         self,
-        load: Callable[[], WSGIApplication],
-        name: str,
+        app: WSGIApplication | str,
+        factory: bool,
         debug: bool,
         watch: Callable[[Sequence[str]], None],
     ) -> None:
-        self.name = name
-        self._load = load
+        self.name, self._load = _loading(app, factory)
         self._debug = debug
         self._watch = watch
-        self._app: WSGIApplication | None = None
-        self._lock = threading.Lock()
+        #: The framework of the loaded app, if recognised; None also after a failed load.
+        self.framework: Framework | None = None
+        #: ``time.time()`` when :meth:`load` finished, loaded or failed; None before.
+        self.loaded_at: float | None = None
 
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        app = self._app
-        if app is None:
-            app = self._loaded()
-        return app(environ, start_response)
-
-    def _loaded(self) -> WSGIApplication:
-        with self._lock:
-            if self._app is None:
-                self._app = self._load_once()
-            return self._app
-
-    def _load_once(self) -> WSGIApplication:
+    def load(self) -> WSGIApplication:
+        """Load the app (and what its framework loads on a first request); return it."""
         try:
-            return self._load()
+            app = self._load()
+            framework = recognise(app)
+            if framework is not None:
+                framework.preload()
         except Exception as exc:
-            files = traceback_files(exc)
-            log.exception(
-                "the application %r failed to load; this process answers "
-                "500 until one of the %d files in the traceback (or any watched file) "
-                "changes, then it restarts and loads it again. Fix the error and save",
-                self.name,
-                len(files),
-            )
-            self._watch(files)
-            return _failed_app(self._page(exc))
+            app = self._failed(exc)
+        else:
+            self.framework = framework
+        self.loaded_at = time.time()
+        return app
+
+    def _failed(self, exc: Exception) -> WSGIApplication:
+        files = traceback_files(exc)
+        log.exception(
+            "the application %r failed to load; this process answers "
+            "500 until one of the %d files in the traceback (or any watched file) "
+            "changes, then it restarts and loads it again. Fix the error and save",
+            self.name,
+            len(files),
+        )
+        self._watch(files)
+        return _failed_app(self._page(exc))
 
     def _page(self, exc: Exception) -> bytes:
         text = (
@@ -124,6 +99,31 @@ class LazyApp:
         else:
             text += "The traceback is in the server's error log; debug=True shows it here.\n"
         return text.encode("utf-8", "replace")
+
+
+def import_string(target: tuple[str, str]) -> object:
+    """Import ``module`` and return its attribute ``name`` (dotted names allowed)."""
+    module_name, attribute = target
+    obj: object = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _loading(
+    app: WSGIApplication | str, factory: bool
+) -> tuple[str, Callable[[], WSGIApplication]]:
+    """The app's name for messages, and the function that loads it."""
+    if isinstance(app, str):
+        target = _parse_import_string(app)
+        return app, lambda: _built(import_string(target), factory, app)
+    if not callable(app):
+        raise ValueError(
+            f"reloadmw: app={app!r} is neither a WSGI callable nor an import string; "
+            "pass the application or a string such as 'mysite.wsgi:application'"
+        )
+    name = getattr(app, "__qualname__", None) or repr(app)
+    return name, (lambda: _built(app, True, name)) if factory else (lambda: app)
 
 
 def traceback_files(exc: BaseException) -> list[str]:

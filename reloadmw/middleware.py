@@ -9,8 +9,9 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Callable, Literal
 
-from .app_loader import lazy_app
+from .app_loader import AppLoader
 from .endpoint.options import Scope, endpoint_options
+from .frameworks import unhandled, watched_files
 from .gate import Gate
 from .logs import describe, log
 from .options import caller_dir, patterns, seconds
@@ -21,7 +22,7 @@ from .restart.restarter import Restarter
 from .restart.strategy import StrategyName
 from .watch.modules import ModuleFiles
 from .watch.monitor import Backend, make_monitor
-from .watch.patterns import DEFAULT_IGNORE, IgnoreRules, parse_track
+from .watch.patterns import DEFAULT_IGNORE, IgnoreRules, Tree, parse_track
 from .watch.start_time import process_start_ns
 
 if TYPE_CHECKING:
@@ -100,22 +101,26 @@ class ReloadMiddleware(Gate):
         self.quiet = seconds("quiet", quiet)
         self.precheck = precheck
         # Validated before the monitor opens any OS resource.
-        self.app = lazy_app(app, factory, debug, self._watch_failed_load)
+        self._loader = AppLoader(app, factory, debug, self._watch_failed_load)
         options = endpoint_options(password, endpoint, allow_from, require_https, scope, state_dir)
         self._restarter = Restarter(resolve(restart))
         self.root = os.path.abspath(root if root is not None else caller_dir())
         self._ignored = IgnoreRules(patterns("ignore", ignore))
         self._monitor = make_monitor(backend, process_start_ns(), self._ignored)
         self._modules = ModuleFiles(watch_site_packages, self._ignored)
-        self._dispatch: WSGIApplication = self.app
 
-        self._lock = threading.Lock()  # one scan at a time
+        self._lock = threading.RLock()  # one scan at a time; receivers may watch_dir() in it
         self._next_check = 0.0  # monotonic time of the next due check
         self._pending: dict[str, float] = {}  # changed path -> wall time of the change
         self._unchecked: set[str] = set()  # changed .py files not yet compiled
         self._broken: dict[str, str] = {}  # .py file -> its syntax error
         self._hooked = False  # mod_wsgi calls reload_required before each request
         self.last_check: float | None = None
+        for pattern in patterns("track", track):
+            self.track(pattern)
+        tracked = len(self._monitor)
+        self.app = self._loader.load()  # the import string or factory: loaded here, up front
+        self._dispatch: WSGIApplication = self.app
         self._router: Router | None = None
         if options is not None:
             from .endpoint.router import Router  # needs WebOb: imported only with a password
@@ -124,12 +129,15 @@ class ReloadMiddleware(Gate):
             self._router = Router(self.app, self._restarter, options, identity, self._status)
             self._dispatch = self._router
 
-        for pattern in patterns("track", track):
-            self.track(pattern)
+        self._framework = self._loader.framework
+        loaded = len(self._monitor)
+        if self._framework is not None:
+            self._framework.start(self._watch)  # Django: sends autoreload_started
+        registered = len(self._monitor) - loaded
         self.check()
         log.info(
-            "watching %d files with the %s backend, checking at most every %gs",
-            len(self._monitor),
+            "watching %s with the %s backend, checking at most every %gs",
+            watched_files(len(self._monitor), tracked, registered, self._framework),
             self._monitor.name,
             self.interval,
         )
@@ -202,7 +210,9 @@ class ReloadMiddleware(Gate):
 
     def track(self, pattern: str) -> None:
         """Also watch a file, a directory (recursively) or a glob, from now on."""
-        watched = parse_track(pattern, self.root)
+        self._watch(parse_track(pattern, self.root))
+
+    def _watch(self, watched: str | Tree) -> None:
         with self._lock:
             if isinstance(watched, str):
                 self._monitor.add_files([watched])
@@ -242,6 +252,7 @@ class ReloadMiddleware(Gate):
             self._monitor.add_files(new_modules)
         changes = self._monitor.poll()
         self.last_check = time.time()
+        changes = unhandled(self._framework, changes)  # a template edit, say: no restart
         if changes:
             self._pending.update(changes)
             self._unchecked.update(p for p in changes if p.endswith(".py"))

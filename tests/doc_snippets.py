@@ -40,7 +40,10 @@ RUN = {
     "apacheconf": "apache",
 }
 #: Languages shown and not run: shell commands and what programs print.
-SHOWN = {"console", "shell", "bash", "sh", "text", "none", "json", "http", "pycon", "rst"}
+SHOWN = {
+    "console", "shell", "bash", "sh", "text", "none", "json", "http", "pycon", "rst",
+    "html", "html+jinja", "html+django", "javascript",
+}  # fmt: skip
 CODE_DIRECTIVES = {"code-block", "code", "sourcecode"}
 WORLD = Path(__file__).with_name("snippet_world")
 #: Where the docs put the user's project, in the snippets' world.

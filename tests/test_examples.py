@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import edit
+from tests.helpers import edit, wait_until
 from tests.rig import (
+    RESTART_TIMEOUT,
     ApacheServer,
     CommandServer,
     StartServer,
@@ -18,6 +21,7 @@ from tests.rig import (
     copied_example,
     daemon_pids,
     free_port,
+    http_burst,
     http_get,
     pserve,
     served,
@@ -55,7 +59,7 @@ def test_pyramid_example_under_pserve_serves_an_edited_view(
 
 
 @pytest.mark.parametrize("example", ["flask_gunicorn"], indirect=True)
-def test_flask_example_under_gunicorn_moves_both_workers(
+def test_flask_example_under_gunicorn_renders_a_template_edit_then_moves_both_workers(
     example: Path, start_server: StartServer
 ) -> None:
     # README: cd examples/flask_gunicorn && gunicorn app:app
@@ -64,10 +68,28 @@ def test_flask_example_under_gunicorn_moves_both_workers(
     server = start_server(CommandServer("gunicorn", argv, port, cwd=example))
     old = daemon_pids(server)
 
+    # A template edit: Jinja compiles it again in the same workers, no track=, no restart.
+    with Traffic(port) as traffic:
+        edit(example / "templates" / "banner.html", "<p>Edited template</p>\n")
+        wait_until(
+            lambda: all(r.json()["banner"] == "<p>Edited template</p>" for r in http_burst(port)),
+            RESTART_TIMEOUT,
+            server.describe,
+        )
+    assert traffic.failures == []
+    assert daemon_pids(server) == old
+    assert {a["pid"] for a in traffic.answers} <= old
+    assert "Hang up" not in server.logs()
+    handled = re.findall(
+        r"pid=(\d+)\): change detected in .*banner.html.*handled in this process by Flask",
+        server.logs(),
+    )
+    assert {int(pid) for pid in handled} == old  # each worker saw the edit on its own check
+
+    # A .py edit: gunicorn replaces both workers.
     with Traffic(port) as traffic:
         edit(example / "greeting.py", 'TEXT = "Edited"\n')
         wait_for_new_processes(server, old, lambda answer: answer["greeting"] == "Edited")
-
     assert traffic.failures == []
 
 
@@ -103,3 +125,12 @@ def test_django_example_under_apache_daemon_mode_moves_both_processes(
     # reload_required restarts the process before the request: no old answer after a new one.
     first_new = next(i for i, a in enumerate(traffic.answers) if a["greeting"] == "Edited")
     assert all(a["greeting"] == "Edited" for a in traffic.answers[first_new:])
+
+    # A template edit: the same processes render it, from the first request after interval.
+    pids = daemon_pids(server)
+    edit(example / "templates" / "banner.html", "<p>Edited template</p>\n")
+    time.sleep(1.1)  # the example's interval=1.0: the next check of each process is due
+    answers = [r.json() for r in http_burst(server.port)]
+    assert {a["banner"] for a in answers} == {"<p>Edited template</p>"}
+    assert {a["pid"] for a in answers} <= pids
+    assert daemon_pids(server) == pids

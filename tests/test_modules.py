@@ -15,6 +15,7 @@ import markupsafe._speedups
 import pytest
 import webtest
 
+import reloadmw
 import reloadmw.middleware
 from reloadmw.watch.modules import ModuleFiles, module_file
 from reloadmw.watch.patterns import DEFAULT_IGNORE, IgnoreRules
@@ -132,8 +133,14 @@ def test_installed_packages_are_watched_when_asked() -> None:
     assert markupsafe._speedups.__file__ in found
 
 
-def test_editable_install_counts_as_the_apps_own_code() -> None:
-    assert reloadmw.middleware.__file__ in module_files().new_files()
+def test_reloadmws_own_files_are_not_watched_even_from_an_editable_install() -> None:
+    import tests.helpers  # the project tree, outside site-packages: the app's own code
+
+    for site_packages in (False, True):
+        found = module_files(site_packages).new_files()
+        assert tests.helpers.__file__ in found
+        assert reloadmw.middleware.__file__ not in found
+        assert not [p for p in found if p.startswith(str(Path(reloadmw.__file__).parent))]
 
 
 def test_ignored_module_files_are_not_watched(sandbox: Sandbox) -> None:

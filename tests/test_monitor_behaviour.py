@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from reloadmw.watch.monitor import BACKENDS, Monitor, make_monitor
-from reloadmw.watch.patterns import DEFAULT_IGNORE, IgnoreRules, parse_track
+from reloadmw.watch.patterns import DEFAULT_IGNORE, IgnoreRules, glob_tree, parse_track
 from tests.helpers import AGE, edit, mtime_ns, never_reported, reported_soon, set_mtime, write
 
 MakeMonitor = Callable[..., Monitor]
@@ -275,6 +275,50 @@ def test_tracked_directory_created_after_start_is_watched(
     monitor = tracking(new_monitor, "templates/", tmp_path)
     new = write(tmp_path / "templates" / "index.html", "<p>")
     assert str(new) in reported_soon(monitor, new)
+
+
+def test_two_trees_over_one_directory_each_watch_their_files(
+    new_monitor: MakeMonitor, tmp_path: Path
+) -> None:
+    """A ``track`` glob and a framework's template directory inside it, say."""
+    view = write(tmp_path / "pages" / "views.py", "A = 1\n")
+    template = write(tmp_path / "pages" / "templates" / "home.html", "<p>")
+    monitor = tracking(new_monitor, "**/*.py", tmp_path)
+    monitor.add_tree(glob_tree(str(tmp_path / "pages" / "templates"), "**/*"))
+    monitor.poll()
+    assert len(monitor) == 2
+
+    edit(template, "<div>")
+    assert reported_soon(monitor, template) == {str(template)}
+    new = write(tmp_path / "pages" / "templates" / "new.html", "<p>")
+    assert reported_soon(monitor, new) == {str(new)}
+    edit(view, "A = 2\n")
+    assert reported_soon(monitor, view) == {str(view)}
+    write(tmp_path / "pages" / "notes.txt", "matched by neither tree")
+    never_reported(monitor)
+
+
+def test_two_globs_over_one_directory_each_count(new_monitor: MakeMonitor, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    write(data / "a.json", "{}")
+    write(data / "a.keep", "1")
+    monitor = new_monitor()
+    monitor.add_tree(glob_tree(str(data), "*.json"))
+    monitor.add_tree(glob_tree(str(data), "*.keep"))
+    monitor.poll()
+    assert len(monitor) == 2
+    new = write(data / "b.keep", "1")
+    assert reported_soon(monitor, new) == {str(new)}
+
+
+def test_a_file_added_twice_before_its_first_poll_is_counted_once(
+    new_monitor: MakeMonitor, tmp_path: Path
+) -> None:
+    template = write(tmp_path / "templates" / "a.html", "<p>")
+    monitor = new_monitor()
+    monitor.add_tree(glob_tree(str(tmp_path / "templates"), "**/*"))
+    monitor.add_files([str(template), str(template)])
+    assert len(monitor) == 1
 
 
 # -- the start-up baseline -------------------------------------------------------

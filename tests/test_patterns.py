@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reloadmw.watch.patterns import DEFAULT_IGNORE, IgnoreRules, Tree, parse_track
+from reloadmw.watch.patterns import DEFAULT_IGNORE, IgnoreRules, Tree, glob_tree, parse_track
 
 
 def tree(pattern: str, root: Path) -> Tree:
@@ -175,6 +175,18 @@ def test_glob_special_characters_in_literal_parts_are_literal(tmp_path: Path) ->
     css = tree("static/*.min.css", tmp_path)
     assert css.match(str(tmp_path / "static" / "a.min.css"))
     assert not css.match(str(tmp_path / "static" / "a-minXcss"))
+
+
+def test_glob_tree_matches_below_a_directory_as_pathlib_glob_does(tmp_path: Path) -> None:
+    odd = tmp_path / "site[old]"  # the directory is never a glob
+    mo = glob_tree(str(odd / "locale"), "**/*.mo")
+    top = glob_tree(str(odd / "data"), "*.json")
+    assert mo.root == str(odd / "locale")
+    assert mo.match(str(odd / "locale" / "fr" / "LC_MESSAGES" / "django.mo"))
+    assert mo.match(str(odd / "locale" / "django.mo"))
+    assert not mo.match(str(odd / "locale" / "fr" / "LC_MESSAGES" / "django.po"))
+    assert top.match(str(odd / "data" / "a.json"))
+    assert not top.match(str(odd / "data" / "old" / "a.json"))
 
 
 def test_absolute_glob_ignores_root(tmp_path: Path) -> None:

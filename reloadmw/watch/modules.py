@@ -12,13 +12,18 @@ from types import ModuleType
 
 from .patterns import IgnoreRules
 
+#: reloadmw's own package directory.
+_OWN_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 
 class ModuleFiles:
     """Yields the watchable file of each module that appears in ``sys.modules``.
 
-    The standard library is never watched. Installed packages (site-packages)
-    are watched only when ``site_packages`` is true; editable installs live in
-    the project tree, not site-packages, so they count as the app's own code.
+    The standard library is never watched, nor reloadmw itself (an editable
+    install would otherwise count as the app's own code; ``track`` it to watch
+    it). Installed packages (site-packages) are watched only when
+    ``site_packages`` is true; editable installs live in the project tree, not
+    site-packages, so they count as the app's own code.
     """
 
     def __init__(self, site_packages: bool, ignored: IgnoreRules) -> None:
@@ -28,6 +33,7 @@ class ModuleFiles:
         stdlib, installed = _install_prefixes()
         self._skip = stdlib if site_packages else stdlib + installed
         self._keep = installed if site_packages else ()
+        self._own = _with_real({_OWN_PACKAGE})
 
     def new_files(self) -> list[str]:
         """Files of modules imported since the last call (cheap when none were)."""
@@ -52,10 +58,15 @@ class ModuleFiles:
         return self.wanted(found)
 
     def wanted(self, paths: list[str]) -> list[str]:
-        """The ``paths`` to watch: not the standard library, nor ignored."""
-        keep, skip = self._keep, self._skip
+        """The ``paths`` to watch: not the standard library, nor reloadmw, nor ignored."""
+        keep, skip, own = self._keep, self._skip, self._own
         return self._ignored.kept(
-            [p for p in paths if (keep and p.startswith(keep)) or not p.startswith(skip)]
+            [
+                p
+                for p in paths
+                if not p.startswith(own)
+                and ((keep and p.startswith(keep)) or not p.startswith(skip))
+            ]
         )
 
 

@@ -116,12 +116,21 @@ def parse_track(pattern: str, root: str) -> str | Tree:
     path = os.path.join(root, pattern)
     if _MAGIC.search(pattern):  # only the entry is a glob, never the root it starts from
         relative_base, glob = _split_glob(os.path.normpath(pattern))
-        base = os.path.normpath(os.path.join(root, relative_base))
-        regex = re.compile(_glob_to_regex(glob))
-        return Tree(base, lambda p: regex.fullmatch(os.path.relpath(p, base)) is not None)
+        return glob_tree(os.path.join(root, relative_base), glob)
     if pattern.endswith(("/", os.sep)) or os.path.isdir(path):
         return Tree(os.path.normpath(path), lambda _p: True)
     return os.path.normpath(path)
+
+
+def glob_tree(directory: str, glob: str) -> Tree:
+    """The files under ``directory`` that ``glob`` matches (relative; ``**`` spans directories).
+
+    The same rules as a ``track`` glob, and as ``pathlib.Path.glob``: ``*.json``
+    only directly inside ``directory``, ``**/*.mo`` at any depth.
+    """
+    base = os.path.normpath(directory)
+    regex = re.compile(_glob_to_regex(glob.replace(os.sep, "/")))
+    return Tree(base, lambda p: regex.fullmatch(os.path.relpath(p, base)) is not None)
 
 
 def _split_glob(path: str) -> tuple[str, str]:

@@ -41,10 +41,12 @@ class StampTable:
         self._ignored = ignored
         #: path -> stamp of every file stat'ed at least once.
         self.stamps: dict[str, Stamp] = {}
-        #: paths added and not yet stat'ed.
-        self.fresh: list[str] = []
-        #: tracked directory -> (its stamp, the tree it belongs to).
-        self.dirs: dict[str, tuple[Stamp, Tree]] = {}
+        #: paths added and not yet stat'ed (a dict: ordered, and each path once).
+        self.fresh: dict[str, None] = {}
+        #: tracked directory -> (its stamp, the trees it belongs to). Several
+        #: trees can cover one directory: a ``track`` glob and a framework's
+        #: template directory, say; a file counts if any of them matches it.
+        self.dirs: dict[str, tuple[Stamp, tuple[Tree, ...]]] = {}
         #: paths whose stat failed for a reason other than their absence.
         self.unreadable: set[str] = set()
         #: paths that were symlinks at their first stat: their target may live
@@ -56,15 +58,19 @@ class StampTable:
 
     def add(self, paths: Sequence[str]) -> list[str]:
         """Queue the new, not ignored ``paths`` for their baseline; return them."""
-        stamps = self.stamps
-        new = [p for p in self._ignored.kept(paths) if p not in stamps]
-        self.fresh.extend(new)
+        stamps, fresh = self.stamps, self.fresh
+        new = [
+            p
+            for p in dict.fromkeys(self._ignored.kept(paths))
+            if p not in stamps and p not in fresh
+        ]
+        fresh.update(dict.fromkeys(new))
         return new
 
     def add_tree(self, tree: Tree) -> list[str]:
         """Track ``tree``'s directories; queue and return the files found in them."""
-        found = self._walk(tree.root, tree)
-        self.fresh.extend(found)
+        found = self._walk(tree.root, (tree,))
+        self.fresh.update(dict.fromkeys(found))
         return found
 
     def scan(self) -> Changes:
@@ -105,7 +111,7 @@ class StampTable:
         ``lstat`` first costs a plain file the same one syscall, and notes
         the symlinks in :attr:`links`.
         """
-        fresh, self.fresh = self.fresh, []
+        fresh, self.fresh = self.fresh, {}
         now_ns = int(now * 1e9)
         for path in fresh:
             try:
@@ -128,18 +134,15 @@ class StampTable:
         Files that appear are changes. A vanished directory stays tracked, so
         that its return is seen.
         """
-        waiting = set(self.fresh)  # found earlier: their first stat decides, not this listing
         for path in list(dirs):
-            old, tree = self.dirs[path]
+            old, trees = self.dirs[path]
             new = file_stamp(path)
             if new == old and not force and not _recent(new, now):
                 continue
             del self.dirs[path]
-            created = self._walk(path, tree) if new is not None else []
-            self.dirs[path] = (new, tree)
-            for file in created:
-                if file in waiting:
-                    continue
+            created = self._walk(path, trees) if new is not None else []
+            self.dirs[path] = (new, trees)
+            for file in created:  # never a fresh one: its first stat decides, not this listing
                 self.stamps[file] = file_stamp(file)
                 changed[file] = now
 
@@ -169,11 +172,22 @@ class StampTable:
             )
         return old
 
-    def _walk(self, path: str, tree: Tree) -> list[str]:
-        """Track directory ``path`` and everything below it; return the new files found."""
-        if path in self.dirs or self._ignored.ignores_dir(path):
+    def _walk(self, path: str, trees: tuple[Tree, ...]) -> list[str]:
+        """Track directory ``path`` and everything below it for ``trees``; return new files.
+
+        A directory tracked already is listed again only for the trees it did
+        not belong to yet.
+        """
+        if self._ignored.ignores_dir(path):
             return []
-        self.dirs[path] = (file_stamp(path), tree)
+        known = self.dirs.get(path)
+        if known is None:
+            self.dirs[path] = (file_stamp(path), trees)
+        else:
+            trees = tuple(t for t in trees if t not in known[1])
+            if not trees:
+                return []
+            self.dirs[path] = (known[0], known[1] + trees)
         try:
             entries = list(os.scandir(path))
         except OSError:
@@ -184,9 +198,13 @@ class StampTable:
             if not _is_dir(entry):
                 files.append(entry.path)
             elif not _loops_back(entry, path):
-                found.extend(self._walk(entry.path, tree))
-        stamps = self.stamps
-        found.extend(p for p in self._ignored.kept(files) if p not in stamps and tree.match(p))
+                found.extend(self._walk(entry.path, trees))
+        stamps, fresh = self.stamps, self.fresh
+        found.extend(
+            p
+            for p in self._ignored.kept(files)
+            if p not in stamps and p not in fresh and any(t.match(p) for t in trees)
+        )
         return found
 
 
