@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 SECRET_KEY = "reloadmw-example-not-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
@@ -9,6 +11,13 @@ ROOT_URLCONF = "mysite.urls"
 INSTALLED_APPS: list[str] = []
 MIDDLEWARE: list[str] = []
 DATABASES: dict[str, dict[str, str]] = {}
+# Edit templates/banner.html and reload: the same processes render it (no restart).
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [Path(__file__).resolve().parent.parent / "templates"],
+    }
+]
 USE_TZ = True
 LOGGING = {
     "version": 1,
