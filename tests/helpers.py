@@ -38,6 +38,7 @@ import reloadmw.middleware
 import reloadmw.restart.mod_wsgi
 import reloadmw.watch.monitor
 import reloadmw.watch.stamps
+import reloadmw.watch.trees
 from reloadmw import ReloadMiddleware
 from reloadmw.watch.patterns import DEFAULT_IGNORE
 
@@ -116,6 +117,21 @@ def edit(path: Path, text: str) -> Path:
 
 def read_lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
+
+
+def fan_out_tree(root: Path, directories: int = 10, links: int = 3) -> list[Path]:
+    """Directories ``d0..d<n-1>`` under ``root``, each with one file and ``links`` symlinks
+    to every later directory; return the files.
+
+    A walk that tells directories apart by path finds ``(links + 1) ** n - 1) / links``
+    copies of them: 349,525 of the 10 files with the defaults (issue 13).
+    """
+    files = [write(root / f"d{i}" / f"f{i}.txt", f"{i}\n") for i in range(directories)]
+    for i in range(directories):
+        for j in range(i + 1, directories):
+            for k in range(links):
+                (root / f"d{i}" / f"l{j}_{k}").symlink_to(f"../d{j}")
+    return files
 
 
 # -- waiting ----------------------------------------------------------------------------
@@ -475,6 +491,22 @@ def counting_full_passes(monkeypatch: pytest.MonkeyPatch) -> list[object]:
 
     monkeypatch.setattr(reloadmw.watch.stamps.StampTable, "scan", counted)
     return passes
+
+
+def tracking_at_most(monkeypatch: pytest.MonkeyPatch, count: int) -> None:
+    """Monitors track at most ``count`` directories and files in trees.
+
+    Patches ``reloadmw.watch.trees.MAX_TRACKED``.
+    """
+    monkeypatch.setattr(reloadmw.watch.trees, "MAX_TRACKED", count)
+
+
+def walking_at_most(monkeypatch: pytest.MonkeyPatch, entries: int) -> None:
+    """A check lists at most about ``entries`` entries of directories found at run time.
+
+    Patches ``reloadmw.watch.trees.WALK_STEP``.
+    """
+    monkeypatch.setattr(reloadmw.watch.trees, "WALK_STEP", entries)
 
 
 def counting_derivations(monkeypatch: pytest.MonkeyPatch) -> list[tuple[bytes, int]]:
