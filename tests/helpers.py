@@ -134,6 +134,16 @@ def fan_out_tree(root: Path, directories: int = 10, links: int = 3) -> list[Path
     return files
 
 
+def mountinfo_with(point: Path, fstype: str) -> Callable[[], str]:
+    """This process's ``/proc/self/mountinfo``, with one more mount of ``fstype`` at ``point``.
+
+    For ``AutoMonitor(mountinfo=...)``: a directory that counts as being on,
+    say, an NFS mount, without mounting one.
+    """
+    line = f"999999 1 0:999 / {str(point).replace(' ', chr(92) + '040')} rw - {fstype} fake rw\n"
+    return lambda: Path("/proc/self/mountinfo").read_text() + line
+
+
 # -- waiting ----------------------------------------------------------------------------
 
 

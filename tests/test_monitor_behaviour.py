@@ -1,10 +1,11 @@
 """What counts as a change, for every change-detection backend.
 
 Each test runs against every backend in ``reloadmw.watch.monitor.BACKENDS`` (but
-``auto``), builds it with ``make_monitor`` and uses only the ``Monitor``
-protocol, so a new backend must pass the same tests.  An event-driven backend
-may report a change a moment late, so positive checks poll until the change
-shows up and negative checks poll for a short while.
+``auto``), built with ``make_monitor``, and against the ``auto`` monitor with the
+test's directory on an NFS mount (so every file is polled); it uses only the
+``Monitor`` protocol, so a new backend must pass the same tests.  An
+event-driven backend may report a change a moment late, so positive checks
+poll until the change shows up and negative checks poll for a short while.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from pathlib import Path
 
 import pytest
 
+from reloadmw.watch.auto import AutoMonitor
 from reloadmw.watch.monitor import BACKENDS, Monitor, make_monitor
 from reloadmw.watch.patterns import DEFAULT_IGNORE, IgnoreRules, glob_tree, parse_track
 from tests.helpers import (
     AGE,
     edit,
     fan_out_tree,
+    mountinfo_with,
     mtime_ns,
     never_reported,
     reported_soon,
@@ -34,16 +37,22 @@ from tests.helpers import (
 )
 
 MakeMonitor = Callable[..., Monitor]
+#: The auto monitor, with the test's directory on a (pretended) NFS mount.
+POLLED = "auto-polled"
 
 
-@pytest.fixture(params=[name for name in BACKENDS if name != "auto"])
-def new_monitor(request: pytest.FixtureRequest) -> Iterator[MakeMonitor]:
+@pytest.fixture(params=[*(name for name in BACKENDS if name != "auto"), POLLED])
+def new_monitor(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MakeMonitor]:
     """Build monitors of the backend under test; by default the process "started" now."""
     made: list[Monitor] = []
 
     def make(start_ns: int | None = None) -> Monitor:
         start = time.time_ns() if start_ns is None else start_ns
-        made.append(make_monitor(request.param, start, IgnoreRules(DEFAULT_IGNORE)))
+        ignored = IgnoreRules(DEFAULT_IGNORE)
+        if request.param == POLLED:
+            made.append(AutoMonitor(start, ignored, mountinfo=mountinfo_with(tmp_path, "nfs4")))
+        else:
+            made.append(make_monitor(request.param, start, ignored))
         return made[-1]
 
     yield make
