@@ -193,7 +193,9 @@ class InotifyMonitor:
         if relist:
             table.relist(relist, changed, now, force=True)
         table.walk_on(changed, now)
-        table.compare_paths(files | self._polled | table.links | table.unreadable, changed, now)
+        named = files or table.links or table.unreadable
+        targets = files | self._polled | table.links | table.unreadable if named else self._polled
+        table.compare_paths(targets, changed, now)
         if table.fresh:
             table.baseline(changed, now)
         return changed

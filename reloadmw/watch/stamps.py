@@ -23,6 +23,8 @@ from .patterns import IgnoreRules, Tree
 from .trees import Stamp, TrackedDirs, file_stamp
 
 Changes = dict[str, float]
+#: What ``stamps.get`` gives for a path not stat'ed yet (None is a missing file's stamp).
+_FRESH: Stamp = (-1, -1, -1)
 
 
 class StampTable:
@@ -98,7 +100,8 @@ class StampTable:
     def compare_paths(self, paths: Iterable[str], changed: Changes, now: float) -> None:
         """:meth:`compare` for some of the watched paths (others are skipped)."""
         stamps = self.stamps
-        self.compare([(p, stamps[p]) for p in paths if p in stamps], changed, now)
+        entries = [(p, stamp) for p in paths if (stamp := stamps.get(p, _FRESH)) is not _FRESH]
+        self.compare(entries, changed, now)
 
     def baseline(self, changed: Changes, now: float) -> None:
         """First stat of the fresh paths: a file saved after the process started is a change.
