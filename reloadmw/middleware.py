@@ -44,8 +44,9 @@ class ReloadMiddleware(Gate):
     :param app: the WSGI app, or an import string such as ``"mysite.wsgi:application"``,
         imported on the first request: an app whose import fails then answers 500.
     :param interval: seconds between two checks; ``0`` checks on every request.
-    :param track: more files, directories (recursively; a new file counts) or globs such
-        as ``static/**/*.css`` to watch, relative to ``root``.
+    :param track: more files, directories (recursively; a new file counts; at most 100,000
+        files and directories in all) or globs such as ``static/**/*.css`` to watch,
+        relative to ``root``.
     :param ignore: file-name or path-tail patterns that are never watched.
     :param restart: ``"auto"`` (from the request's WSGI environ), a strategy name
         (``mod_wsgi-daemon``, ``mod_wsgi-embedded``, ``apache-windows``, ``gunicorn``,
@@ -55,8 +56,9 @@ class ReloadMiddleware(Gate):
     :param precheck: do not restart into a changed ``.py`` file that does not compile;
         log its error once and keep serving.
     :param watch_site_packages: also watch installed packages (editable ones always are).
-    :param backend: ``"auto"`` (inotify on Linux, else stat), ``"inotify"`` or ``"stat"``,
-        which network and VM-shared mounts need; ``RELOADMW_BACKEND`` overrides ``"auto"``.
+    :param backend: ``"auto"`` (on Linux inotify, and stat for the files on network and
+        VM-shared mounts; elsewhere stat), ``"inotify"`` or ``"stat"``;
+        ``RELOADMW_BACKEND`` overrides ``"auto"``.
     :param root: where relative ``track`` paths start; default the WSGI script's directory.
     :param factory: ``app`` is a function without arguments that returns the WSGI app.
     :param debug: show the traceback of an app that failed to load on its 500 page.

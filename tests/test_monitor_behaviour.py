@@ -21,8 +21,10 @@ import pytest
 from reloadmw.watch.auto import AutoMonitor
 from reloadmw.watch.monitor import BACKENDS, Monitor, make_monitor
 from reloadmw.watch.patterns import DEFAULT_IGNORE, IgnoreRules, glob_tree, parse_track
+from reloadmw.watch.trees import MAX_TRACKED, WALK_STEP
 from tests.helpers import (
     AGE,
+    REPO,
     edit,
     fan_out_tree,
     mountinfo_with,
@@ -510,3 +512,9 @@ def test_tracking_the_filesystem_root_starts_bounded(
     monitor.poll()
     assert 0 < len(monitor) <= 20_000
     assert caplog.text.count("MAX_TRACKED") == 1
+
+
+def test_the_detection_page_gives_the_bound_and_the_step_the_code_uses() -> None:
+    page = (REPO / "docs" / "detection.rst").read_text()
+    assert f"``reloadmw.watch.trees.MAX_TRACKED`` ({MAX_TRACKED:,})" in page
+    assert f"``reloadmw.watch.trees.WALK_STEP`` entries ({WALK_STEP:,})" in page
