@@ -286,14 +286,19 @@ class WatchLimit:
         self._real.close()
 
 
+@pytest.fixture
+def full_passes(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The full stat passes of the test's monitors (its log captured from INFO)."""
+    caplog.set_level(logging.INFO, logger="reloadmw")
+    return counting_full_passes(monkeypatch)
+
+
 def test_watch_limit_polls_only_the_files_without_a_watch_with_one_warning(
     new_monitor: Callable[..., InotifyMonitor],
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
-    monkeypatch: pytest.MonkeyPatch,
+    full_passes: list[object],
 ) -> None:
-    caplog.set_level(logging.INFO, logger="reloadmw")
-    full_passes = counting_full_passes(monkeypatch)
     files = [write(tmp_path / f"pkg{i}" / "mod.py", "A = 1\n") for i in range(4)]
     monitor = watching(new_monitor(WatchLimit(allowed=1)), files)
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
@@ -313,10 +318,8 @@ def test_watch_limit_in_a_tracked_tree_polls_its_unwatched_directories(
     new_monitor: Callable[..., InotifyMonitor],
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
-    monkeypatch: pytest.MonkeyPatch,
+    full_passes: list[object],
 ) -> None:
-    caplog.set_level(logging.INFO, logger="reloadmw")
-    full_passes = counting_full_passes(monkeypatch)
     files = [write(tmp_path / "site" / f"d{i}" / "page.html", "<p>") for i in range(5)]
     monitor = new_monitor(WatchLimit(allowed=3))
     tree = parse_track("site/", str(tmp_path))

@@ -226,16 +226,25 @@ def test_edits_behind_a_fuse_mount_are_seen_by_auto_and_missed_by_inotify(
         blind.close()
 
 
-def test_a_watched_mount_unmounted_counts_as_a_change_and_is_logged(
+@pytest.fixture
+def watching_share(
     auto_monitors: Callable[..., AutoMonitor],
     share: tuple[Path, Path],
     caplog: pytest.LogCaptureFixture,
-) -> None:
+) -> AutoMonitor:
+    """An auto monitor watching ``app.py`` on the share, past its baseline; INFO captured."""
     caplog.set_level(logging.INFO, logger="reloadmw")
-    source, mountpoint = share
     monitor = auto_monitors()
-    monitor.add_files([str(mountpoint / "app.py")])
+    monitor.add_files([str(share[1] / "app.py")])
     assert monitor.poll() == {}
+    return monitor
+
+
+def test_a_watched_mount_unmounted_counts_as_a_change_and_is_logged(
+    watching_share: AutoMonitor, share: tuple[Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    source, mountpoint = share
+    monitor = watching_share
     unmount(mountpoint)
     assert monitor.poll().keys() == {str(mountpoint / "app.py")}
     assert f"{str(mountpoint)!r} (fuse from {str(source)!r}) was unmounted" in caplog.text
@@ -243,17 +252,12 @@ def test_a_watched_mount_unmounted_counts_as_a_change_and_is_logged(
 
 
 def test_a_mount_replaced_under_watched_files_counts_and_is_logged(
-    auto_monitors: Callable[..., AutoMonitor],
-    share: tuple[Path, Path],
-    caplog: pytest.LogCaptureFixture,
+    watching_share: AutoMonitor, share: tuple[Path, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="reloadmw")
     source, mountpoint = share
+    monitor = watching_share
     copy = source.with_name("copy")
     shutil.copytree(source, copy)  # the same files, dates kept
-    monitor = auto_monitors()
-    monitor.add_files([str(mountpoint / "app.py")])
-    assert monitor.poll() == {}
     unmount(mountpoint)
     with bindfs_mount(copy, mountpoint):  # between two checks
         assert monitor.poll().keys() == {str(mountpoint / "app.py")}
