@@ -253,18 +253,21 @@ class SpyMonitor:
         self.inner.close()
 
 
-def reported_soon(monitor: Monitor, path: Path, timeout: float = 3.0) -> set[str]:
-    """Poll ``monitor`` until it reports ``path``; return everything it reported meanwhile.
+def reported_soon(monitor: Monitor, *paths: Path, timeout: float = 3.0) -> set[str]:
+    """Poll ``monitor`` until it has reported each of ``paths``; return all it reported meanwhile.
 
     An event-driven backend may report a change a moment late.
     """
     seen: set[str] = set()
+    wanted = {str(p) for p in paths}
 
     def reported() -> bool:
         seen.update(monitor.poll())
-        return str(path) in seen
+        return wanted <= seen
 
-    wait_until(reported, timeout, lambda: f"{path} not reported; reported: {sorted(seen)}", 0)
+    wait_until(
+        reported, timeout, lambda: f"{sorted(wanted - seen)} not reported: {sorted(seen)}", 0
+    )
     return seen
 
 

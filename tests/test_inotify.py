@@ -330,14 +330,9 @@ def test_watch_limit_in_a_tracked_tree_polls_its_unwatched_directories(
     assert len(monitor.polled_files()) == 3  # 6 directories, 3 watches: 3 of 5 files polled
     for f in files:
         edit(f, "<div>")
-    seen: set[str] = set()
-    wait_until(lambda: seen.update(monitor.poll()) or len(seen) == 5, describe=lambda: str(seen))
+    reported_soon(monitor, *files)
     new = [write(f.with_name("new.html"), age=0) for f in files]  # found in every directory
-    seen.clear()
-    wait_until(
-        lambda: seen.update(monitor.poll()) or seen >= {str(f) for f in new},
-        describe=lambda: str(seen),
-    )
+    reported_soon(monitor, *new)
     assert full_passes == []
     assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
 

@@ -24,7 +24,13 @@ from reloadmw.watch.inotify import InotifyMonitor
 from reloadmw.watch.monitor import BACKEND_ENV, make_monitor
 from reloadmw.watch.mounts import Mount, Mounts, MountTable, parse_mountinfo
 from reloadmw.watch.patterns import DEFAULT_IGNORE, IgnoreRules, parse_track
-from tests.helpers import edit, mountinfo_with, never_reported, reported_soon, write
+from tests.helpers import (
+    edit,
+    mountinfo_with,
+    never_reported,
+    reported_soon,
+    write,
+)
 from tests.rig import bindfs_mount, unmount
 
 SAMPLE = r"""22 27 0:21 / /proc rw,relatime - proc proc rw
@@ -178,6 +184,36 @@ def test_a_share_inside_a_tracked_tree_is_polled_and_the_rest_watched(
     for f in (local, shared):
         edit(f, "<svg/>")
         assert str(f) in reported_soon(monitor, f)
+
+
+def test_a_forked_worker_polls_and_watches_as_its_parent_does(
+    auto_monitors: Callable[..., AutoMonitor], tmp_path: Path
+) -> None:
+    shared, local = write(tmp_path / "share" / "m.py"), write(tmp_path / "local" / "s.ini")
+    monitor = auto_monitors(mountinfo_with(tmp_path / "share", "nfs4"))
+    monitor.add_files([str(shared), str(local)])
+    assert monitor.poll() == {}
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_end)
+            assert monitor.poll() == {}  # its own inotify instance and mount table
+            os.write(write_end, b"ready")
+            reported_soon(monitor, shared, local)
+            os.write(write_end, b"seen" if monitor.counts() == (1, 1) else b"lost")
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    try:
+        assert os.read(read_end, 5) == b"ready"
+        for f in (shared, local):
+            edit(f, "changed")
+            assert str(f) in reported_soon(monitor, f)
+        assert os.read(read_end, 4) == b"seen"
+    finally:
+        os.close(read_end)
+        os.waitpid(pid, 0)
 
 
 @pytest.mark.parametrize("backend", ["inotify", "stat"])
