@@ -22,7 +22,7 @@ import pytest
 from reloadmw.watch.auto import AutoMonitor
 from reloadmw.watch.inotify import InotifyMonitor
 from reloadmw.watch.monitor import BACKEND_ENV, make_monitor
-from reloadmw.watch.mounts import Mount, Mounts, MountTable, parse_mountinfo
+from reloadmw.watch.mounts import UNKNOWN, Mount, Mounts, MountTable, parse_mountinfo
 from reloadmw.watch.patterns import DEFAULT_IGNORE, IgnoreRules, parse_track
 from tests.helpers import (
     edit,
@@ -64,9 +64,8 @@ def test_mountinfo_fields_are_read_and_the_kernels_escapes_undone() -> None:
 def test_a_path_is_on_the_longest_mount_point_that_holds_it() -> None:
     table = MountTable(parse_mountinfo(SAMPLE))
 
-    def fstype(path: str) -> str | None:
-        mount = table.lookup(path)
-        return None if mount is None else mount.fstype
+    def fstype(path: str) -> str:
+        return table.lookup(path).fstype
 
     assert fstype("/srv/my app/views.py") == "fuse.sshfs"
     assert fstype("/srv/my app") == "fuse.sshfs"
@@ -74,7 +73,8 @@ def test_a_path_is_on_the_longest_mount_point_that_holds_it() -> None:
     assert fstype("/srv") == "ext4"
     assert fstype("/") == "ext4"
     assert fstype("/mnt/share/x") == "tmpfs"  # the mount on top of the stack
-    assert MountTable([]).lookup("/srv") is None
+    assert MountTable([]).lookup("/srv") == UNKNOWN
+    assert not UNKNOWN.polled
 
 
 @pytest.mark.parametrize(
@@ -107,7 +107,7 @@ def test_this_process_mount_table_holds_the_root() -> None:
     mounts = Mounts()
     try:
         root = mounts.table.lookup("/")
-        assert root is not None and root.point == "/"
+        assert root != UNKNOWN and root.point == "/"
         assert not mounts.changed()
     finally:
         mounts.close()

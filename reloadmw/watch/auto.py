@@ -42,7 +42,7 @@ class AutoMonitor:
         self.name = "inotify"
         self._inotify = InotifyMonitor(start_ns, ignored, inotify, polled=self._polled)
         #: directory the backend asked about -> (its real path, the mount holding it)
-        self._dirs: dict[str, tuple[str, Mount | None]] = {}
+        self._dirs: dict[str, tuple[str, Mount]] = {}
         self._named: set[str] = set()  # mount points a log line has named
         self._unnamed = False  # a polled mount no log line has named yet
         try:
@@ -91,7 +91,7 @@ class AutoMonitor:
         real = known[0] if known is not None else self._real_path(directory)
         mount = self._mounts.table.lookup(real)
         self._dirs[directory] = (real, mount)
-        if mount is None or not mount.polled:
+        if not mount.polled:
             return False
         if mount.point not in self._named:
             self._unnamed = True
@@ -112,7 +112,7 @@ class AutoMonitor:
         except OSError as exc:
             log.warning("cannot read %s again (%s)", MOUNTINFO, exc.strerror or exc)
             return {}
-        moved: dict[tuple[Mount | None, Mount | None], list[str]] = {}
+        moved: dict[tuple[Mount, Mount], list[str]] = {}
         for directory, (real, old) in list(self._dirs.items()):
             new = mounts.table.lookup(real)
             if new != old:
@@ -135,7 +135,7 @@ class AutoMonitor:
         counts: dict[Mount, int] = {}
         for path in self._inotify.polled_files():
             known = self._dirs.get(os.path.dirname(path))
-            if known is not None and known[1] is not None and known[1].polled:
+            if known is not None and known[1].polled:
                 counts[known[1]] = counts.get(known[1], 0) + 1
         return counts
 
@@ -162,14 +162,12 @@ class AutoMonitor:
         )
 
 
-def _what_happened(old: Mount | None, new: Mount | None) -> str:
-    if old is not None and new is not None and old.point == new.point:
+def _what_happened(old: Mount, new: Mount) -> str:
+    if old.point == new.point:
         return (
             f"the mount at {old.point!r} was replaced ({old.fstype} from {old.source!r}, "
             f"now {new.fstype} from {new.source!r})"
         )
-    if old is not None and (new is None or len(new.point) < len(old.point)):
-        return f"{old.point!r} ({old.fstype} from {old.source!r}) was unmounted"
-    if new is not None:
+    if len(new.point) > len(old.point):
         return f"{new.fstype} from {new.source!r} was mounted at {new.point!r}"
-    return "the mount table changed"
+    return f"{old.point!r} ({old.fstype} from {old.source!r}) was unmounted"

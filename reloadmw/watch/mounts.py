@@ -107,6 +107,10 @@ def parse_mountinfo(text: str) -> list[Mount]:
     return mounts
 
 
+#: What a table without a mount point above a path says about it (no ``/``: no /proc).
+UNKNOWN = Mount(0, 0, "0:0", "/", "unknown", "unknown")
+
+
 class MountTable:
     """The mounts of this process, looked up by the longest mount point that holds a path."""
 
@@ -116,13 +120,15 @@ class MountTable:
             stacks.setdefault(mount.point, []).append(mount)
         self._at = {point: _top(stack) for point, stack in stacks.items()}
 
-    def lookup(self, path: str) -> Mount | None:
+    def lookup(self, path: str) -> Mount:
         """The mount that holds ``path`` (absolute, symlinks resolved)."""
         at = self._at
         while True:
             mount = at.get(path)
-            if mount is not None or path in ("/", ""):
+            if mount is not None:
                 return mount
+            if path in ("/", ""):
+                return UNKNOWN
             path = path.rpartition("/")[0] or "/"
 
 
