@@ -15,8 +15,7 @@ from .frameworks import unhandled, watched_files
 from .gate import Gate
 from .logs import describe, log
 from .options import caller_dir, patterns, seconds
-from .restart.bytecode import forget_bytecode
-from .restart.precheck import syntax_error
+from .pending import PendingChanges
 from .restart.registry import resolve
 from .restart.restarter import Restarter
 from .restart.strategy import StrategyName
@@ -98,8 +97,7 @@ class ReloadMiddleware(Gate):
         state_dir: str | None = None,
     ) -> None:
         self.interval = seconds("interval", interval)
-        self.quiet = seconds("quiet", quiet)
-        self.precheck = precheck
+        self._pending = PendingChanges(seconds("quiet", quiet), precheck)
         # Validated before the monitor opens any OS resource.
         self._loader = AppLoader(app, factory, debug, self._watch_failed_load)
         options = endpoint_options(password, endpoint, allow_from, require_https, scope, state_dir)
@@ -111,9 +109,6 @@ class ReloadMiddleware(Gate):
 
         self._lock = threading.RLock()  # one scan at a time; receivers may watch_dir() in it
         self._next_check = 0.0  # monotonic time of the next due check
-        self._pending: dict[str, float] = {}  # changed path -> wall time of the change
-        self._unchecked: set[str] = set()  # changed .py files not yet compiled
-        self._broken: dict[str, str] = {}  # .py file -> its syntax error
         self._hooked = False  # mod_wsgi calls reload_required before each request
         self.last_check: float | None = None
         for pattern in patterns("track", track):
@@ -146,6 +141,16 @@ class ReloadMiddleware(Gate):
     def restarts(self) -> int:
         """How many restarts this process started (or asked mod_wsgi for)."""
         return self._restarter.count
+
+    @property
+    def quiet(self) -> float:
+        """The ``quiet`` option: seconds without a change before the restart."""
+        return self._pending.quiet
+
+    @property
+    def precheck(self) -> bool:
+        """The ``precheck`` option: hold the restart while a changed file does not compile."""
+        return self._pending.precheck
 
     # -- the request path ---------------------------------------------------
 
@@ -253,42 +258,21 @@ class ReloadMiddleware(Gate):
         changes = self._monitor.poll()
         self.last_check = time.time()
         changes = unhandled(self._framework, changes)  # a template edit, say: no restart
-        if changes:
-            self._pending.update(changes)
-            self._unchecked.update(p for p in changes if p.endswith(".py"))
+        self._pending.add(changes)
         return list(changes)
 
     def _claim(self, now: float) -> list[str] | None:
         """Take the pending changes as this request's restart, once they have settled."""
-        if not self._pending or self._restarter.claimed:
+        pending = self._pending
+        if not pending or self._restarter.claimed:
             return None
-        unsettled = self.quiet - (time.time() - max(self._pending.values()))
+        unsettled = pending.unsettled(time.time())
         if unsettled > 0:
             self._next_check = min(self._next_check, now + unsettled)
             return None
-        if self.precheck and not self._all_compile():
+        if not pending.compiles() or not self._restarter.claim():
             return None
-        if not self._restarter.claim():
-            return None
-        reason = list(self._pending)
-        forget_bytecode(reason)
-        self._pending.clear()
-        return reason
-
-    def _all_compile(self) -> bool:
-        for path in self._unchecked:
-            error = syntax_error(path)
-            if error is None:
-                self._broken.pop(path, None)
-            elif self._broken.get(path) != error:
-                self._broken[path] = error
-                log.warning(
-                    "not restarting: %s. Still serving the current code; the restart "
-                    "follows once the file compiles",
-                    error,
-                )
-        self._unchecked.clear()
-        return not self._broken
+        return pending.take()
 
     def _watch_failed_load(self, files: Sequence[str]) -> None:
         """Watch the files in the traceback of an app that failed to load."""
@@ -301,5 +285,5 @@ class ReloadMiddleware(Gate):
         return {
             "watched_files": len(self._monitor),
             "last_check": self.last_check,
-            "pending_changes": sorted(self._pending),
+            "pending_changes": self._pending.paths(),
         }
