@@ -151,7 +151,8 @@ def test_wrong_password_is_401_and_the_pids_stay(start: Start) -> None:
     settle(lambda: daemon_pids(server) == old_pids, 1.0, server.describe)
 
     assert [r.status for r in wrong] == [401, 401, 401]
-    assert all(r.headers["www-authenticate"] == 'Basic realm="reloadmw"' for r in wrong)
+    challenge = 'Basic realm="reloadmw", charset="UTF-8"'
+    assert all(r.headers["www-authenticate"] == challenge for r in wrong)
     assert status.status == 200, status.body
     assert status.json()["process_group"] == "app"
     assert status.json()["strategy"] == "mod_wsgi-daemon"

@@ -238,7 +238,7 @@ def test_get_without_password_is_401_with_basic_challenge(make: MakeMiddleware) 
 
     response = client(middleware).get(PATH, status=401)
 
-    assert response.headers["WWW-Authenticate"] == 'Basic realm="reloadmw"'
+    assert response.headers["WWW-Authenticate"] == 'Basic realm="reloadmw", charset="UTF-8"'
     assert probe.calls == [] and probe.restarts.reasons == []
 
 
@@ -250,7 +250,7 @@ def test_wrong_password_is_401_and_restarts_nothing(make: MakeMiddleware, method
 
     response = app.request(PATH, method=method, status=401)
 
-    assert response.headers["WWW-Authenticate"] == 'Basic realm="reloadmw"'
+    assert response.headers["WWW-Authenticate"] == 'Basic realm="reloadmw", charset="UTF-8"'
     assert probe.calls == [] and probe.restarts.reasons == []
     assert middleware.restarts == 0
 
@@ -308,7 +308,7 @@ def test_malformed_authorization_is_401(make: MakeMiddleware, authorization: str
 
     response = app.post(PATH, headers={"Authorization": authorization}, status=401)
 
-    assert response.headers["WWW-Authenticate"] == 'Basic realm="reloadmw"'
+    assert response.headers["WWW-Authenticate"] == 'Basic realm="reloadmw", charset="UTF-8"'
     assert probe.restarts.reasons == [] and probe.calls == []
 
 

@@ -206,7 +206,7 @@ def test_generated_requests_without_the_password_are_refused_and_restart_nothing
 
     assert status in REFUSALS
     if status == 401:
-        assert headers["WWW-Authenticate"] == 'Basic realm="reloadmw"'
+        assert headers["WWW-Authenticate"] == 'Basic realm="reloadmw", charset="UTF-8"'
     if status == 405:
         assert headers["Allow"] == "GET, POST"
     if status == 429:

@@ -21,6 +21,8 @@ from webob.exc import status_map
 MAX_BODY = 8192
 MAX_AUTHORIZATION = 4096
 FORM_TYPE = "application/x-www-form-urlencoded"
+#: The 401 challenge; RFC 7617's charset says the Basic credentials are UTF-8.
+CHALLENGE = ("WWW-Authenticate", 'Basic realm="reloadmw", charset="UTF-8"')
 
 _PUBLIC_REASONS = {
     401: "a valid password is required",

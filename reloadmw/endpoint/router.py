@@ -31,7 +31,14 @@ from webob.dec import wsgify
 
 from ..logs import log
 from ..watch.start_time import process_start_ns
-from .credentials import MAX_BODY, Refused, content_length, json_answer, password_sent
+from .credentials import (
+    CHALLENGE,
+    MAX_BODY,
+    Refused,
+    content_length,
+    json_answer,
+    password_sent,
+)
 from .marker import GenerationMarker, default_state_dir
 from .options import EndpointOptions, IPAddress, Scope, client_address, rate_key
 from .ratelimit import FailureLimiter
@@ -182,7 +189,7 @@ class Router:
                 self.limiter.window,
                 self.limiter.window,
             )
-        raise Refused(401, problem, [("WWW-Authenticate", 'Basic realm="reloadmw"')])
+        raise Refused(401, problem, [CHALLENGE])
 
     def _schedule(self, request: Request, client: IPAddress | None) -> WSGIApplication:
         restarter = self._restarter
