@@ -90,7 +90,7 @@ def make_filter(global_conf: Mapping[str, str], **local_conf: str) -> Filter:
         return _passthrough
     here = global_conf.get("here") or os.getcwd()
     options["root"] = os.path.join(here, options.get("root", ""))
-    if "state_dir" in options:
+    if options.get("state_dir"):  # an empty one is refused by the middleware, by name
         options["state_dir"] = os.path.join(here, options["state_dir"])
 
     def filter_app(app: WSGIApplication) -> WSGIApplication:
@@ -104,16 +104,17 @@ def _passthrough(app: WSGIApplication) -> WSGIApplication:
 
 
 def _convert(name: str, value: str) -> Any:
+    # The value of an unknown option may be a mistyped password: never show it.
     if name not in OPTIONS:
         raise ValueError(
-            f"reloadmw: unknown option {name} = {value!r} in the filter section; known "
-            f"options: {', '.join(sorted(OPTIONS))}"
+            f"reloadmw: unknown option {name} in the filter section; known options: "
+            f"{', '.join(sorted(OPTIONS))}"
         )
     converter, expected = OPTIONS[name]
     try:
         return converter(value)
     except (ValueError, TypeError):
-        raise ValueError(
+        raise ValueError(  # never for password, which is kept as text
             f"reloadmw: option {name} = {value!r} in the filter section is not valid; "
             f"write {expected}"
         ) from None

@@ -652,6 +652,7 @@ def test_logs_never_contain_the_password_the_hash_or_the_authorization_header(
         ({"scope": "all"}, "scope='all'"),
         ({"scope": None}, "scope=None"),
         ({"state_dir": 5}, "state_dir=5"),
+        ({"state_dir": ""}, "state_dir='' is empty"),
     ],
 )
 @pytest.mark.parametrize("password", [HASH, None])

@@ -65,6 +65,10 @@ def endpoint_options(
         raise ValueError(f"reloadmw: scope={scope!r} is not known; use 'group' or 'process'")
     if state_dir is not None and not isinstance(state_dir, (str, os.PathLike)):
         raise ValueError(f"reloadmw: state_dir={state_dir!r} must be a directory path or None")
+    if state_dir is not None and not os.fspath(state_dir):
+        raise ValueError(
+            "reloadmw: state_dir='' is empty; leave it out for the default, or name a directory"
+        )
     if password is None:
         return None
     directory = os.fspath(state_dir) if state_dir is not None else None
