@@ -56,6 +56,11 @@ MakeMiddleware = Callable[..., tuple[ReloadMiddleware, Probe]]
 @pytest.fixture
 def make(tmp_path: Path) -> MakeMiddleware:
     """A middleware with the endpoint on; processes of one app share ``tmp_path``."""
+    return endpoint_maker(tmp_path)
+
+
+def endpoint_maker(tmp_path: Path) -> MakeMiddleware:
+    """What the ``make`` fixture gives, for other test modules."""
 
     def make(**options: Any) -> tuple[ReloadMiddleware, Probe]:
         probe = Probe()

@@ -25,6 +25,7 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 CHALLENGE = ("WWW-Authenticate", 'Basic realm="reloadmw", charset="UTF-8"')
 
 _PUBLIC_REASONS = {
+    400: "the request body could not be read",
     401: "a valid password is required",
     403: "forbidden",
     405: "method not allowed; use GET or POST",
@@ -86,7 +87,7 @@ def password_sent(request: Request, length: int | None) -> tuple[str | None, str
 
 
 def _read_body(request: Request, length: int | None) -> bytes:
-    """Read at most ``MAX_BODY`` bytes; raise 413 as soon as a chunked body goes past it."""
+    """Read at most ``MAX_BODY`` bytes; 413 as soon as a chunked body goes past it, 400 if cut."""
     stream = request.body_file_raw
     if stream is None or (length is None and not request.environ.get("wsgi.input_terminated")):
         return b""  # WSGI: without a length the input may not be read
@@ -94,7 +95,10 @@ def _read_body(request: Request, length: int | None) -> bytes:
     chunks: list[bytes] = []
     received = 0
     while received < wanted:
-        chunk = stream.read(wanted - received)
+        try:
+            chunk = stream.read(wanted - received)
+        except OSError as error:  # mod_wsgi's when the client goes away mid-upload
+            raise Refused(400, f"reading the request body failed ({error})") from None
         if not chunk:
             break
         chunks.append(chunk)

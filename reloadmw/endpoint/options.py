@@ -90,6 +90,15 @@ def client_address(remote_addr: object) -> IPAddress | None:
     return address
 
 
+def describe_client(remote_addr: object, client: IPAddress | None) -> str:
+    """The client for log lines: its address, or what ``REMOTE_ADDR`` held instead."""
+    if client is not None:
+        return str(client)
+    if not remote_addr:
+        return "an unknown address"
+    return f"an address that does not parse ({str(remote_addr)[:60]!r})"
+
+
 def rate_key(client: IPAddress | None) -> str:
     """Failures are counted per IPv4 address and per IPv6 /64 (one client's usual share)."""
     if client is None:

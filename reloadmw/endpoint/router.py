@@ -40,7 +40,14 @@ from .credentials import (
     password_sent,
 )
 from .marker import GenerationMarker, default_state_dir
-from .options import EndpointOptions, IPAddress, Scope, client_address, rate_key
+from .options import (
+    EndpointOptions,
+    IPAddress,
+    Scope,
+    client_address,
+    describe_client,
+    rate_key,
+)
 from .ratelimit import FailureLimiter
 
 if TYPE_CHECKING:
@@ -156,7 +163,7 @@ class Router:
                     "refused %.20r %s from %s: %s",
                     request.method,
                     self.path,
-                    client if client is not None else "an unknown address",
+                    describe_client(request.remote_addr, client),
                     refusal.reason,
                 )
             return refusal.answer()
@@ -211,7 +218,7 @@ class Router:
             "restart of %s requested through %s by %s; restarting (%s) after this response",
             "the process group" if self.generation is not None else "this process",
             self.path,
-            client,
+            describe_client(request.remote_addr, client),
             strategy.name,
         )
         answer = json_answer(
