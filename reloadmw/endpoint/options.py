@@ -22,6 +22,8 @@ IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 Scope = Literal["group", "process"]
 SCOPES: tuple[Scope, ...] = ("group", "process")
 _PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]+")
+# What a server rewrites before PATH_INFO: a path holding one of these never matches.
+_UNREACHABLE = re.compile(r"%|//|/\.\.?(/|$)")
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,12 @@ def _path(endpoint: object) -> str:
             f"reloadmw: endpoint={endpoint!r} is not a URL path; pass a path such as "
             f"endpoint='/__reload__' (a leading '/', no query string, not '/' alone)"
         )
+    if _UNREACHABLE.search(endpoint):
+        raise ValueError(
+            f"reloadmw: endpoint={endpoint!r} could never match a request: servers decode "
+            f"%-escapes, drop '.' and '..' segments and merge '//' before PATH_INFO; use a "
+            f"path of letters, digits and - . _ ~ / such as endpoint='/__reload__'"
+        )
     return endpoint
 
 
@@ -129,10 +137,19 @@ def _networks(allow_from: Iterable[str] | str | None) -> tuple[IPNetwork, ...] |
     networks = []
     for entry in entries:
         try:
-            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+            networks.append(_unmapped(ipaddress.ip_network(entry.strip(), strict=False)))
         except (ValueError, TypeError, AttributeError):
             raise ValueError(
                 f"reloadmw: allow_from entry {entry!r} is not an IP address or network; use "
                 f"entries such as '127.0.0.1', '::1' or '10.0.0.0/8'"
             ) from None
     return tuple(networks)
+
+
+def _unmapped(network: IPNetwork) -> IPNetwork:
+    """``::ffff:10.0.0.0/104`` as ``10.0.0.0/8``: clients are compared unmapped."""
+    if isinstance(network, ipaddress.IPv6Network) and network.prefixlen >= 96:
+        mapped = network.network_address.ipv4_mapped
+        if mapped is not None:
+            return ipaddress.IPv4Network((mapped, network.prefixlen - 96))
+    return network
