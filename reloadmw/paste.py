@@ -72,6 +72,7 @@ OPTIONS: dict[str, tuple[Converter, str]] = {
     "password": (str, "a hash from python -m reloadmw hash-password"),
     "endpoint": (str, "a URL path such as /__reload__"),
     "allow_from": (_list, _LIST),
+    "allow_hosts": (_list, _LIST),
     "require_https": (_bool, _BOOLEAN),
     "scope": (str, "group or process"),
     "state_dir": (str, "a directory"),

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal, Union
 
+from .origin import HostPattern, host_patterns
 from .passwords import PasswordChecker
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
@@ -33,6 +34,7 @@ class EndpointOptions:
     checker: PasswordChecker
     path: str
     allow_from: tuple[IPNetwork, ...] | None
+    allow_hosts: tuple[HostPattern, ...] | None
     require_https: bool
     scope: Scope
     state_dir: str | None
@@ -57,10 +59,12 @@ def endpoint_options(
     require_https: bool,
     scope: str,
     state_dir: str | os.PathLike[str] | None,
+    allow_hosts: Iterable[str] | str | None = None,
 ) -> EndpointOptions | None:
     """Check every option (raising ValueError naming it); None when the endpoint is off."""
     path = _path(endpoint)
     networks = _networks(allow_from)
+    hosts = host_patterns(allow_hosts)
     if not isinstance(require_https, bool):
         raise ValueError(f"reloadmw: require_https={require_https!r} must be True or False")
     if scope not in SCOPES:
@@ -75,7 +79,7 @@ def endpoint_options(
         return None
     directory = os.fspath(state_dir) if state_dir is not None else None
     return EndpointOptions(
-        PasswordChecker(password), path, networks, require_https, scope, directory
+        PasswordChecker(password), path, networks, hosts, require_https, scope, directory
     )
 
 

@@ -12,7 +12,8 @@ reaches the app: it is answered here, and treated like a login form.
   ``reload_required`` hook) or right after its next request.
 * ``GET`` with the password answers 200 with this process's status.
 * Anything else is refused, in this order: 403 (client outside
-  ``allow_from``, or plain http with ``require_https``), 429 (5 failed
+  ``allow_from``, plain http with ``require_https``, a ``Host`` outside
+  ``allow_hosts``, a ``POST`` from another site's page), 429 (5 failed
   passwords from the address within 60 s), 405 (other methods), 413 (a body
   over 8 KiB), 415 (a POST body that is not form-urlencoded, without an
   ``Authorization`` header), 401 (missing, malformed or wrong password).
@@ -48,6 +49,7 @@ from .options import (
     describe_client,
     rate_key,
 )
+from .origin import cross_site_refusal, host_refusal
 from .ratelimit import FailureLimiter
 
 if TYPE_CHECKING:
@@ -175,6 +177,11 @@ class Router:
             raise Refused(403, "client address not in allow_from")
         if not options.secure_enough(request.scheme, client):
             raise Refused(403, "plain http from a non-loopback client and require_https=True")
+        refusal = host_refusal(request.environ, options.allow_hosts)
+        if not refusal and request.method == "POST":
+            refusal = cross_site_refusal(request.environ, options.allow_hosts)
+        if refusal:
+            raise Refused(403, refusal)
         key = rate_key(client)
         retry_after = self.limiter.retry_after(key)
         if retry_after is not None:
