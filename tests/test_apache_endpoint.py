@@ -2,8 +2,8 @@
 
 The probe app (``tests/probe_app.py``) answers with its pid; the WSGI script
 turns the endpoint on with a password hash and a state directory that only
-the daemon user (``www-data``) writes: the script's own directory is not
-writable by it. Restarts are counted from the pids in the responses.
+the daemon user (``www-data``) writes, in directories only root writes.
+Restarts are counted from the pids in the responses.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from tests.rig import (
     daemon_pids,
     http_burst,
     http_request,
+    make_daemon_dir,
     wait_for_new_processes,
 )
 
@@ -46,7 +47,12 @@ class AuthorizingApache(ApacheServer):
 
 
 def write_script(app: ProbeApp, *, hook: bool) -> None:
-    """Replace the rig's script with one that turns the endpoint on."""
+    """Replace the rig's script with one that turns the endpoint on.
+
+    The state directory is the daemon user's alone, in directories only root
+    can write: the endpoint refuses one that others could swap.
+    """
+    state = make_daemon_dir(app.directory / "reloadmw-state")
     lines = [
         "import logging",
         "",
@@ -56,7 +62,7 @@ def write_script(app: ProbeApp, *, hook: bool) -> None:
         "logging.basicConfig(level=logging.INFO)",
         "application = ReloadMiddleware(",
         f"    probe.application, interval=60.0, password={HASH!r},",
-        f"    state_dir={str(app.state / 'reloadmw')!r},",
+        f"    state_dir={str(state)!r},",
         ")",
     ]
     if hook:

@@ -22,9 +22,10 @@ from webob import Request
 
 from reloadmw import ReloadMiddleware
 from reloadmw.endpoint.credentials import MAX_BODY
-from reloadmw.endpoint.marker import GenerationMarker, default_state_dir, prepare_state_dir
+from reloadmw.endpoint.marker import GenerationMarker
 from reloadmw.endpoint.passwords import hash_password
 from reloadmw.endpoint.ratelimit import FailureLimiter
+from reloadmw.endpoint.statedir import StateDir, default_state_dir
 from tests.helpers import Restarts, counting_password_checks, endpoint_router, use_limiter
 
 if TYPE_CHECKING:
@@ -73,6 +74,12 @@ def endpoint_maker(tmp_path: Path) -> MakeMiddleware:
         return middleware, probe
 
     return make
+
+
+def prepare_state_dir(path: str) -> bool:
+    """Create and check a state directory; True if it is shared (sticky)."""
+    StateDir(path).check()
+    return bool(os.stat(path).st_mode & stat.S_ISVTX)
 
 
 def client(middleware: ReloadMiddleware, address: str = CLIENT) -> webtest.TestApp:
@@ -751,7 +758,7 @@ def test_a_process_started_after_the_marker_is_not_restarted(make: MakeMiddlewar
     marker = endpoint_router(first).generation
     assert marker is not None
 
-    later = GenerationMarker(marker.state_dir, f"{first.root}\0{PATH}", start_ns=2**62)
+    later = GenerationMarker(marker.state, f"{first.root}\0{PATH}", start_ns=2**62)
     assert not later.claim()
 
 
@@ -763,7 +770,7 @@ def test_a_marker_bumped_while_the_process_was_starting_restarts_it(
     marker = endpoint_router(first).generation
     assert marker is not None
 
-    starting = GenerationMarker(marker.state_dir, f"{first.root}\0{PATH}", start_ns=0)
+    starting = GenerationMarker(marker.state, f"{first.root}\0{PATH}", start_ns=0)
     assert starting.claim()
     assert not starting.claim()
 
@@ -827,7 +834,7 @@ def test_a_marker_that_cannot_be_written_gives_503_and_no_restart(
 ) -> None:
     middleware, probe = make()
 
-    def refuse(*args: object) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(os, "replace", refuse)
@@ -841,8 +848,12 @@ def test_a_marker_that_cannot_be_written_gives_503_and_no_restart(
 # -- the state directory -------------------------------------------------------
 
 
-def test_default_state_dir_is_private_to_the_user_under_tempdir() -> None:
+def test_default_state_dir_is_private_to_the_user_under_tempdir(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import tempfile
+
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)  # preferred when set
 
     path = default_state_dir()
     assert os.path.dirname(path) == tempfile.gettempdir()
@@ -900,7 +911,7 @@ def test_in_a_shared_sticky_dir_only_our_own_markers_count(tmp_path: Path) -> No
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(0o1777)
-    marker = GenerationMarker(str(shared), "app", start_ns=0)
+    marker = GenerationMarker(StateDir(str(shared)), "app", start_ns=0)
     planted = Path(marker.path)
     planted.write_text("attacker")
     os.chown(planted, 65534, 65534)
@@ -911,7 +922,7 @@ def test_in_a_shared_sticky_dir_only_our_own_markers_count(tmp_path: Path) -> No
 
 
 def test_marker_symlink_is_not_followed(tmp_path: Path) -> None:
-    marker = GenerationMarker(str(tmp_path / "state"), "app", start_ns=2**62)
+    marker = GenerationMarker(StateDir(str(tmp_path / "state")), "app", start_ns=2**62)
     target = tmp_path / "target"
     target.write_text("x")
     Path(marker.path).symlink_to(target)
@@ -925,8 +936,8 @@ def test_marker_symlink_is_not_followed(tmp_path: Path) -> None:
 
 
 def test_marker_moves_on_every_bump_even_within_one_clock_tick(tmp_path: Path) -> None:
-    bumper = GenerationMarker(str(tmp_path / "state"), "app", start_ns=0)
-    watcher = GenerationMarker(str(tmp_path / "state"), "app", start_ns=2**62)
+    bumper = GenerationMarker(StateDir(str(tmp_path / "state")), "app", start_ns=0)
+    watcher = GenerationMarker(StateDir(str(tmp_path / "state")), "app", start_ns=2**62)
 
     for _ in range(50):
         bumper.bump()

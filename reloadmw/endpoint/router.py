@@ -40,7 +40,7 @@ from .credentials import (
     json_answer,
     password_sent,
 )
-from .marker import GenerationMarker, default_state_dir
+from .marker import GenerationMarker
 from .options import (
     EndpointOptions,
     IPAddress,
@@ -51,6 +51,7 @@ from .options import (
 )
 from .origin import cross_site_refusal, host_refusal
 from .ratelimit import FailureLimiter
+from .statedir import SHARED, StateDir, StateDirError, default_state_dir, described
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -103,10 +104,9 @@ class Router:
         self.path = options.path
         self.limiter = FailureLimiter()
         self.generation: GenerationMarker | None = None
-        if options.scope == "group":
-            self.generation = GenerationMarker(
-                options.state_dir or default_state_dir(), identity, process_start_ns()
-            )
+        state = _state_dir(options.state_dir) if SHARED else None
+        if options.scope == "group" and state is not None:
+            self.generation = GenerationMarker(state, identity, process_start_ns())
 
     # -- the request path ---------------------------------------------------
 
@@ -211,14 +211,12 @@ class Router:
         if self.generation is not None:
             try:
                 self.generation.bump()
-            except OSError as error:
-                log.error(
-                    "cannot write the group restart marker in %r (%s); nothing restarted. "
-                    "Make the directory writable for uid %d or pass state_dir=",
-                    self.generation.state_dir,
-                    error.strerror,
-                    os.geteuid(),
-                )
+            except (StateDirError, OSError) as error:
+                log.error("cannot write the group restart marker, nothing restarted: %s", (
+                    described(error) if isinstance(error, StateDirError) else
+                    f"{error.strerror} in {self.generation.state.path!r}; make it writable for "
+                    f"uid {os.geteuid()} or pass state_dir="
+                ))  # fmt: skip
                 failure = {"error": "cannot write the group restart marker; see the server log"}
                 return json_answer(503, failure)
         log.info(
@@ -258,3 +256,15 @@ class Router:
             "pending_changes": watching["pending_changes"],
             "restarts": self._restarter.count,
         }
+
+
+def _state_dir(configured: str | None) -> StateDir:
+    """The checked state directory; a default one someone else took is reported, not fatal."""
+    state = StateDir(configured or default_state_dir())
+    try:
+        state.check()
+    except StateDirError as error:
+        if configured is not None:
+            raise
+        log.error("%s. Until then the endpoint answers 503 to restarts.", described(error))
+    return state
