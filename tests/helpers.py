@@ -558,14 +558,20 @@ def marker_wall_clock(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return offset
 
 
-def counting_password_checks(middleware: ReloadMiddleware) -> list[str | None]:
-    """Record every password the endpoint checks (wraps its checker's ``verify``)."""
+def counting_password_checks(middleware: ReloadMiddleware, cost: float = 0.0) -> list[str | None]:
+    """Record every password the endpoint checks (wraps its checker's ``verify``).
+
+    With ``cost``, each check takes that many seconds more, as the default
+    600,000-iteration key derivation does (0.2 s or more), so that concurrent
+    requests overlap while their checks run.
+    """
     checker = endpoint_router(middleware).options.checker
     verify = checker.verify
     seen: list[str | None] = []
 
     def counting(candidate: str | None) -> bool:
         seen.append(candidate)
+        time.sleep(cost)
         return verify(candidate)
 
     checker.verify = counting  # type: ignore[method-assign]

@@ -522,8 +522,8 @@ def test_limiter_forgets_failures_after_the_window() -> None:
     now = [0.0]
     limiter = FailureLimiter(limit=2, window=10.0, clock=lambda: now[0])
 
-    assert not limiter.fail("a")
-    assert limiter.fail("a")
+    assert limiter.reserve("a") == (None, False)
+    assert limiter.reserve("a") == (None, True)  # the attempt that locks "a" out if it fails
     assert limiter.retry_after("a") == 10
     now[0] = 9.5
     assert limiter.retry_after("a") == 1

@@ -5,11 +5,17 @@ from __future__ import annotations
 import io
 import logging
 import re
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from webob import Request
 
-from tests.helpers import counting_password_checks
+from reloadmw import ReloadMiddleware
+from reloadmw.endpoint.ratelimit import FailureLimiter
+from reloadmw.endpoint.statedir import StateDir
+from tests.helpers import counting_password_checks, use_limiter
 from tests.test_endpoint import (
     CLIENT,
     PASSWORD,
@@ -271,3 +277,86 @@ def test_allow_hosts_also_accepts_an_origin_a_proxy_put_before_another_host(
 def test_a_bad_allow_hosts_entry_raises_naming_it(make: MakeMiddleware, entry: object) -> None:
     with pytest.raises(ValueError, match=re.escape(f"allow_hosts entry {entry!r}")):
         make(allow_hosts=[entry])
+
+
+# -- defect 3: the rate limit, raced and per process ----------------------------------------
+
+
+def wrong_guess(middleware: ReloadMiddleware, address: str = CLIENT) -> int:
+    request = Request.blank(PATH, method="POST", POST={"password": "guess"})
+    request.environ["REMOTE_ADDR"] = address
+    return int(request.get_response(middleware).status_code)
+
+
+def lockouts(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [m for m in warnings(caplog) if "refusing it (429)" in m]
+
+
+def test_40_concurrent_wrong_guesses_get_5_password_checks_and_one_log_line(
+    make: MakeMiddleware, caplog: pytest.LogCaptureFixture
+) -> None:
+    middleware, probe = make()
+    checks = counting_password_checks(middleware, cost=0.2)  # as the real derivation
+    caplog.set_level(logging.INFO, logger="reloadmw")
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        statuses = Counter(pool.map(lambda _: wrong_guess(middleware), range(40)))
+
+    assert statuses == {401: 5, 429: 35}
+    assert len(checks) == 5
+    assert len(lockouts(caplog)) == 1
+    assert probe.restarts.reasons == []
+
+
+def test_the_processes_of_an_app_share_one_failure_count(make: MakeMiddleware) -> None:
+    first, first_probe = make()  # two processes of one app: the same root and state_dir
+    second, second_probe = make()
+
+    assert [wrong_guess(first if n % 2 else second) for n in range(5)] == [401] * 5
+    client(first).post(PATH, {"password": PASSWORD}, status=429)
+    client(second).post(PATH, {"password": PASSWORD}, status=429)
+    assert first_probe.restarts.reasons == second_probe.restarts.reasons == []
+
+
+def test_the_lockout_is_logged_once_per_window(
+    make: MakeMiddleware, caplog: pytest.LogCaptureFixture
+) -> None:
+    middleware, _ = make()
+    now = [1000.0]
+    use_limiter(middleware, FailureLimiter(clock=lambda: now[0]))
+    caplog.set_level(logging.INFO, logger="reloadmw")
+
+    assert [wrong_guess(middleware) for _ in range(8)] == [401] * 5 + [429] * 3
+    now[0] += 61
+    assert [wrong_guess(middleware) for _ in range(8)] == [401] * 5 + [429] * 3
+    assert len(lockouts(caplog)) == 2
+
+
+def test_a_right_password_gives_its_reservation_back(make: MakeMiddleware) -> None:
+    middleware, probe = make()
+
+    for _ in range(3):
+        assert [wrong_guess(middleware) for _ in range(4)] == [401] * 4
+        client(middleware).post(PATH, {"password": PASSWORD}, status=202)
+    assert len(probe.restarts) == 3
+
+
+# -- defect 10: a lockout is never forgotten for room ----------------------------------------
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["memory", "state-file"])
+def test_a_locked_out_address_stays_locked_out_however_many_addresses_follow(
+    make: MakeMiddleware, tmp_path: Path, shared: bool
+) -> None:
+    middleware, probe = make()
+    table = (StateDir(str(tmp_path / "state")), "small.failures") if shared else None
+    limiter = use_limiter(middleware, FailureLimiter(capacity=64, shared=table))
+    attacker = "192.0.2.66"
+
+    assert [wrong_guess(middleware, attacker) for _ in range(5)] == [401] * 5
+    for n in range(1000):  # one wrong guess each from 1000 other addresses
+        assert wrong_guess(middleware, f"10.0.{n // 256}.{n % 256}") == 401
+
+    client(middleware, attacker).post(PATH, {"password": PASSWORD}, status=429)
+    assert probe.restarts.reasons == []
+    assert len(limiter) <= 64

@@ -32,6 +32,7 @@ _PUBLIC_REASONS = {
     413: f"request body over {MAX_BODY} bytes",
     415: f"send the password with HTTP Basic or in a {FORM_TYPE} body",
     429: "too many failed passwords; retry later",
+    503: "the endpoint cannot use its state directory; see the server log",
 }
 
 

@@ -18,7 +18,6 @@ then a backwards clock step) restarts nothing more.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import secrets
 import stat
@@ -26,7 +25,16 @@ import threading
 from time import time_ns
 
 from ..logs import log
-from .statedir import BOOT_ID, NOFOLLOW, StateDir, StateDirError, boot_ns, described, squatted
+from .statedir import (
+    BOOT_ID,
+    NOFOLLOW,
+    StateDir,
+    StateDirError,
+    boot_ns,
+    described,
+    file_name,
+    squatted,
+)
 
 Signature = tuple[int, int, int]
 _TICK_NS = 10**9  # mtimes moved forward, so a bump in one clock tick still moves the mtime
@@ -34,8 +42,7 @@ _TICK_NS = 10**9  # mtimes moved forward, so a bump in one clock tick still move
 
 def marker_name(identity: str) -> str:
     """The marker's file name for one app, keyed by a hash of its identity."""
-    digest = hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()
-    return f"{digest[:24]}.generation"
+    return file_name(identity, "generation")
 
 
 class GenerationMarker:

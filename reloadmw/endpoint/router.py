@@ -23,6 +23,7 @@ Every other request goes to the app, after one ``stat`` of the group marker.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Callable, Optional, TypedDict
@@ -32,13 +33,10 @@ from webob.dec import wsgify
 
 from ..logs import log
 from ..watch.start_time import process_start_ns
+from .admission import admit
 from .credentials import (
-    CHALLENGE,
-    MAX_BODY,
     Refused,
-    content_length,
     json_answer,
-    password_sent,
 )
 from .marker import GenerationMarker
 from .options import (
@@ -47,18 +45,14 @@ from .options import (
     Scope,
     client_address,
     describe_client,
-    rate_key,
 )
-from .origin import cross_site_refusal, host_refusal
 from .ratelimit import FailureLimiter
-from .statedir import SHARED, StateDir, StateDirError, default_state_dir, described
+from .statedir import SHARED, StateDir, StateDirError, default_state_dir, described, file_name
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
     from ..restart.restarter import Restarter
-
-ALLOW = "GET, POST"
 
 
 class WatchStatus(TypedDict):
@@ -102,9 +96,10 @@ class Router:
         self._watching = watching
         self.options = options
         self.path = options.path
-        self.limiter = FailureLimiter()
         self.generation: GenerationMarker | None = None
         state = _state_dir(options.state_dir) if SHARED else None
+        shared = (state, file_name(identity, "failures")) if state is not None else None
+        self.limiter = FailureLimiter(shared=shared)
         if options.scope == "group" and state is not None:
             self.generation = GenerationMarker(state, identity, process_start_ns())
 
@@ -155,13 +150,14 @@ class Router:
     def _answer(self, request: Request) -> WSGIApplication:
         client = client_address(request.remote_addr)
         try:
-            self._admit(request, client)
+            admit(request, client, self.options, self.limiter)
             if request.method == "GET":
                 return json_answer(200, self._status(request.environ))
             return self._schedule(request, client)
         except Refused as refusal:
             if refusal.status != 429:  # the block itself was logged when it began
-                log.warning(
+                log.log(
+                    logging.ERROR if refusal.status == 503 else logging.WARNING,
                     "refused %.20r %s from %s: %s",
                     request.method,
                     self.path,
@@ -169,41 +165,6 @@ class Router:
                     refusal.reason,
                 )
             return refusal.answer()
-
-    def _admit(self, request: Request, client: IPAddress | None) -> None:
-        """Raise Refused unless the request carries the right password."""
-        options = self.options
-        if not options.allows(client):
-            raise Refused(403, "client address not in allow_from")
-        if not options.secure_enough(request.scheme, client):
-            raise Refused(403, "plain http from a non-loopback client and require_https=True")
-        refusal = host_refusal(request.environ, options.allow_hosts)
-        if not refusal and request.method == "POST":
-            refusal = cross_site_refusal(request.environ, options.allow_hosts)
-        if refusal:
-            raise Refused(403, refusal)
-        key = rate_key(client)
-        retry_after = self.limiter.retry_after(key)
-        if retry_after is not None:
-            raise Refused(429, "too many failed passwords", [("Retry-After", str(retry_after))])
-        if request.method not in ("GET", "POST"):
-            raise Refused(405, "method not allowed", [("Allow", ALLOW)])
-        length = content_length(request)
-        if length is not None and length > MAX_BODY:
-            raise Refused(413, f"body of {length} bytes is over {MAX_BODY}")
-        candidate, problem = password_sent(request, length)
-        if self.options.checker.verify(candidate):
-            self.limiter.forget(key)
-            return
-        if self.limiter.fail(key):
-            log.warning(
-                "%d failed passwords from %s within %gs; refusing it (429) for %gs",
-                self.limiter.limit,
-                key,
-                self.limiter.window,
-                self.limiter.window,
-            )
-        raise Refused(401, problem, [CHALLENGE])
 
     def _schedule(self, request: Request, client: IPAddress | None) -> WSGIApplication:
         restarter = self._restarter

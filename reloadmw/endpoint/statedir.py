@@ -20,6 +20,7 @@ memory.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import stat
 import tempfile
@@ -54,6 +55,12 @@ def default_state_dir() -> str:
         if os.path.isabs(runtime) and stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid():
             return os.path.join(runtime, "reloadmw")
     return os.path.join(tempfile.gettempdir(), f"reloadmw-{os.geteuid()}")
+
+
+def file_name(identity: str, kind: str) -> str:
+    """The name of one app's ``kind`` of file in the state directory: a hash of its identity."""
+    digest = hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()
+    return f"{digest[:24]}.{kind}"
 
 
 def boot_ns() -> int:
