@@ -46,13 +46,14 @@ class AuthorizingApache(ApacheServer):
         return super().config_text() + "WSGIPassAuthorization On\n"
 
 
-def write_script(app: ProbeApp, *, hook: bool) -> None:
+def write_script(app: ProbeApp, *, hook: bool, state: Path | None = None) -> None:
     """Replace the rig's script with one that turns the endpoint on.
 
-    The state directory is the daemon user's alone, in directories only root
-    can write: the endpoint refuses one that others could swap.
+    The state directory (by default a new one for the daemon user) is the
+    server user's alone, in directories only root can write: the endpoint
+    refuses one that others could swap.
     """
-    state = make_daemon_dir(app.directory / "reloadmw-state")
+    state = state or make_daemon_dir(app.directory / "reloadmw-state")
     lines = [
         "import logging",
         "",
