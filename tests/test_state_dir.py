@@ -1,7 +1,9 @@
 """The state directory against other local users (issue 13, defect 6), as two real users.
 
 The tests run as root (the victim, or ``www-data``) and plant things as
-``nobody`` with ``setpriv``, as another user of the machine would.
+``nobody`` with ``setpriv``, as another user of the machine would. Those
+that run code as another user are marked ``server``: they need Debian's
+python3, which other users can run, not an interpreter under root's home.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tests.rig import make_world_readable_dir
 from tests.test_endpoint import HASH, PASSWORD, PATH, Probe, client, endpoint_maker
 
 SQUATTER = "nobody"
+as_other_users = pytest.mark.server
 NOBODY = "uid 65534 (nobody)"
 
 #: What the squatter leaves at the path, as ``nobody``: ``sys.argv[1]`` is the path.
@@ -76,6 +79,7 @@ def test_the_users_runtime_directory_is_preferred(
 # -- squatted at start-up ---------------------------------------------------------------
 
 
+@as_other_users
 @pytest.mark.parametrize("kind", list(PLANTS))
 def test_a_squatted_default_state_dir_names_the_squatter_and_the_app_keeps_serving(
     shared_tmp: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, kind: str
@@ -100,6 +104,7 @@ def test_a_squatted_default_state_dir_names_the_squatter_and_the_app_keeps_servi
     assert app.get("/page").text == "from the app"
 
 
+@as_other_users
 def test_a_squatted_state_dir_given_in_the_configuration_raises_at_start(
     shared_tmp: Path, tmp_path: Path
 ) -> None:
@@ -109,6 +114,7 @@ def test_a_squatted_state_dir_given_in_the_configuration_raises_at_start(
         endpoint_maker(tmp_path)(state_dir=str(shared_tmp / "app-state"))
 
 
+@as_other_users
 def test_a_squatted_default_as_two_users_www_data_and_nobody(shared_tmp: Path) -> None:
     """Neither user is root: www-data runs the app, nobody got to its directory first."""
     www_data = 33
@@ -161,6 +167,7 @@ def test_a_state_dir_whose_parent_others_can_write_is_refused_at_start(
         endpoint_maker(tmp_path)(state_dir=str(parent / "state"))
 
 
+@as_other_users
 def test_a_state_dir_swapped_by_another_user_after_start_restarts_no_one(
     tmp_path: Path, parent: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -209,6 +216,7 @@ def test_the_state_dir_is_created_private_and_recreated_if_removed(tmp_path: Pat
     assert len(probe.restarts) == 1 and stat.S_IMODE(state.stat().st_mode) == 0o700
 
 
+@as_other_users
 def test_the_checkout_is_readable_by_the_other_users() -> None:
     # The two-user tests import reloadmw as nobody and www-data.
     result = run_as(SQUATTER, "import reloadmw, webob; print('ok')")
