@@ -33,6 +33,7 @@ from .statedir import (
     boot_ns,
     described,
     file_name,
+    owner,
     squatted,
 )
 
@@ -87,8 +88,17 @@ class GenerationMarker:
     def bump(self) -> None:
         """Tell every other process of the group to restart; this one is not told.
 
-        Raises StateDirError (the directory is not safe) or OSError.
+        Raises StateDirError: the directory is not safe, or the marker cannot be written.
         """
+        try:
+            self._write()
+        except OSError as error:
+            raise StateDirError(
+                f"reloadmw: {error.strerror} in state_dir {self.state.path!r}; make it "
+                f"writable for {owner(os.geteuid())} or pass state_dir="
+            ) from None
+
+    def _write(self) -> None:
         with self._lock, self.state.opened() as fd:
             previous = self._stat_in(fd)
             now = time_ns()

@@ -16,7 +16,9 @@ reaches the app: it is answered here, and treated like a login form.
   ``allow_hosts``, a ``POST`` from another site's page), 429 (5 failed
   passwords from the address within 60 s), 405 (other methods), 413 (a body
   over 8 KiB), 415 (a POST body that is not form-urlencoded, without an
-  ``Authorization`` header), 401 (missing, malformed or wrong password).
+  ``Authorization`` header), 400 (a body that could not be read), 401
+  (missing, malformed or wrong password); 503 when the state directory cannot
+  be used (:mod:`~reloadmw.endpoint.admission` holds the checks).
 
 Every other request goes to the app, after one ``stat`` of the group marker.
 """
@@ -34,18 +36,9 @@ from webob.dec import wsgify
 from ..logs import log
 from ..watch.start_time import process_start_ns
 from .admission import admit
-from .credentials import (
-    Refused,
-    json_answer,
-)
+from .credentials import Refused, json_answer
 from .marker import GenerationMarker
-from .options import (
-    EndpointOptions,
-    IPAddress,
-    Scope,
-    client_address,
-    describe_client,
-)
+from .options import EndpointOptions, IPAddress, Scope, client_address, describe_client
 from .ratelimit import FailureLimiter
 from .statedir import SHARED, StateDir, StateDirError, default_state_dir, described, file_name
 
@@ -172,12 +165,11 @@ class Router:
         if self.generation is not None:
             try:
                 self.generation.bump()
-            except (StateDirError, OSError) as error:
-                log.error("cannot write the group restart marker, nothing restarted: %s", (
-                    described(error) if isinstance(error, StateDirError) else
-                    f"{error.strerror} in {self.generation.state.path!r}; make it writable for "
-                    f"uid {os.geteuid()} or pass state_dir="
-                ))  # fmt: skip
+            except StateDirError as error:
+                log.error(
+                    "cannot write the group restart marker, nothing restarted: %s",
+                    described(error),
+                )
                 failure = {"error": "cannot write the group restart marker; see the server log"}
                 return json_answer(503, failure)
         log.info(

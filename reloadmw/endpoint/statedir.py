@@ -27,15 +27,10 @@ import tempfile
 import time
 from collections.abc import Iterator
 
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None  # type: ignore[assignment]
-
 _DIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-#: Can the processes of an app share state through the directory here?
-SHARED = fcntl is not None and {os.open, os.stat, os.mkdir, os.rename} <= os.supports_dir_fd
+#: Can the processes of an app share state through the directory here (``*at`` calls, flock)?
+SHARED = os.name == "posix" and {os.open, os.stat, os.mkdir, os.rename} <= os.supports_dir_fd
 
 
 class StateDirError(ValueError):
@@ -71,9 +66,9 @@ def boot_ns() -> int:
 def _read_boot_id() -> str:
     try:
         with open("/proc/sys/kernel/random/boot_id") as f:
-            return f.read().strip()
+            return f.read().strip() or "-"
     except OSError:
-        return ""  # then :func:`boot_ns` values of another boot look like the future
+        return "-"  # not Linux: a time of another boot is caught only when it is ahead
 
 
 _BOOT_CLOCK = getattr(time, "CLOCK_BOOTTIME", None)
