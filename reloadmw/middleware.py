@@ -64,6 +64,9 @@ class ReloadMiddleware(Gate):
     :param endpoint: the endpoint's path, compared exactly with ``PATH_INFO``.
     :param allow_from: addresses or networks (``"10.0.0.0/8"``) that may use the
         endpoint; others get 403. ``None``: any client.
+    :param allow_hosts: the ``Host`` names the endpoint answers to (``"app.example.org"``,
+        ``".example.org"`` with its subdomains); others get 403. ``None``: any name over
+        https, only IP addresses and ``localhost`` over plain http (DNS rebinding).
     :param require_https: refuse plain http to the endpoint, except from loopback.
     :param scope: what a POST to the endpoint restarts: ``"group"``, every process of
         the app; ``"process"``, the one that got it.
@@ -92,6 +95,7 @@ class ReloadMiddleware(Gate):
         password: str | None = None,
         endpoint: str = "/__reload__",
         allow_from: Iterable[str] | str | None = None,
+        allow_hosts: Iterable[str] | str | None = None,
         require_https: bool = False,
         scope: Scope = "group",
         state_dir: str | None = None,
@@ -100,7 +104,9 @@ class ReloadMiddleware(Gate):
         self._pending = PendingChanges(seconds("quiet", quiet), precheck)
         # Validated before the monitor opens any OS resource.
         self._loader = AppLoader(app, factory, debug, self._watch_failed_load)
-        options = endpoint_options(password, endpoint, allow_from, require_https, scope, state_dir)
+        options = endpoint_options(
+            password, endpoint, allow_from, require_https, scope, state_dir, allow_hosts
+        )
         self._restarter = Restarter(resolve(restart))
         self.root = os.path.abspath(root if root is not None else caller_dir())
         self._ignored = IgnoreRules(patterns("ignore", ignore))

@@ -22,7 +22,9 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import pwd
 import shutil
+import subprocess
 import sys
 import sysconfig
 import threading
@@ -32,6 +34,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
+import reloadmw.endpoint.marker
 import reloadmw.endpoint.passwords
 import reloadmw.gate
 import reloadmw.middleware
@@ -160,6 +163,27 @@ def settle(
         if last:
             return
         time.sleep(poll)
+
+
+def run_as(
+    user: str, code: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -c code args`` as ``user`` (with ``setpriv``; the tests run as root).
+
+    The interpreter is this one, so another user can import reloadmw and its
+    test dependencies where the daemon user can (``scripts/bootstrap`` checks).
+    """
+    entry = pwd.getpwnam(user)
+    command = ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--clear-groups"]
+    return subprocess.run(
+        [*command, sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd="/",
+        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+    )
 
 
 # -- restarts, apps and monitors ------------------------------------------------------------
@@ -523,14 +547,31 @@ def use_limiter(middleware: ReloadMiddleware, limiter: FailureLimiter) -> Failur
     return limiter
 
 
-def counting_password_checks(middleware: ReloadMiddleware) -> list[str | None]:
-    """Record every password the endpoint checks (wraps its checker's ``verify``)."""
+def marker_wall_clock(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The group marker's wall clock reads the real time plus ``offset[0]`` ns; return offset.
+
+    A test steps the clock by changing ``offset[0]``. Patches
+    ``reloadmw.endpoint.marker.time_ns``.
+    """
+    offset = [0]
+    monkeypatch.setattr(reloadmw.endpoint.marker, "time_ns", lambda: time.time_ns() + offset[0])
+    return offset
+
+
+def counting_password_checks(middleware: ReloadMiddleware, cost: float = 0.0) -> list[str | None]:
+    """Record every password the endpoint checks (wraps its checker's ``verify``).
+
+    With ``cost``, each check takes that many seconds more, as the default
+    600,000-iteration key derivation does (0.2 s or more), so that concurrent
+    requests overlap while their checks run.
+    """
     checker = endpoint_router(middleware).options.checker
     verify = checker.verify
     seen: list[str | None] = []
 
     def counting(candidate: str | None) -> bool:
         seen.append(candidate)
+        time.sleep(cost)
         return verify(candidate)
 
     checker.verify = counting  # type: ignore[method-assign]

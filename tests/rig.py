@@ -16,6 +16,7 @@ import functools
 import http.client
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -54,6 +55,15 @@ def make_world_readable_dir(prefix: str) -> Path:
     """Create a temporary directory that the daemon user can read."""
     path = Path(tempfile.mkdtemp(prefix=prefix))
     path.chmod(0o755)
+    return path
+
+
+def make_daemon_dir(path: Path) -> Path:
+    """Create ``path`` (mode 0700) for the daemon user alone, as the endpoint's state_dir wants."""
+    path.mkdir(mode=0o700)
+    if runs_as_root():
+        entry = pwd.getpwnam(DAEMON_USER)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
     return path
 
 
