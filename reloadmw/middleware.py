@@ -185,11 +185,7 @@ class ReloadMiddleware(Gate):
         )
 
     def reload_required(self, resource: object = None) -> bool:
-        """mod_wsgi's daemon-mode hook: True makes mod_wsgi restart before the request.
-
-        In a process that loaded its code while watched files changed, it waits
-        until they are quiet (at most 5 s), then answers True.
-        """
+        """mod_wsgi's daemon-mode hook: True makes mod_wsgi restart before the request."""
         self._hooked = True
         restarter = self._restarter
         if restarter.requested:
