@@ -13,6 +13,7 @@ from .app_loader import AppLoader
 from .endpoint.options import Scope, endpoint_options
 from .frameworks import unhandled, watched_files
 from .gate import Gate
+from .load_taint import LoadTaint
 from .logs import describe, log
 from .options import caller_dir, patterns, seconds
 from .pending import PendingChanges
@@ -121,6 +122,8 @@ class ReloadMiddleware(Gate):
             self.track(pattern)
         tracked = len(self._monitor)
         self.app = self._loader.load()  # the import string or factory: loaded here, up front
+        loaded_at = self._loader.loaded_at or time.time()
+        self._taint = LoadTaint(loaded_at, self._pending, self._restarter, self._lock, self._scan)
         self._dispatch: WSGIApplication = self.app
         self._router: Router | None = None
         if options is not None:
@@ -196,11 +199,11 @@ class ReloadMiddleware(Gate):
         if self._router is not None and self._router.restart_due():
             restarter.request_from_hook()
             return True
-        if _monotonic() < self._next_check:
+        if _monotonic() < self._next_check and not self._taint.tainted:
             return False
         reason = self._check_due()
-        if reason is None:
-            return False
+        if reason is None:  # a tainted process serves nothing: it restarts once quiet
+            return self._taint.tainted and self._taint.restart_when_quiet()
         restarter.request_from_hook()
         log.info(
             "change detected in %s; mod_wsgi restarts this daemon process before the request",
@@ -265,6 +268,7 @@ class ReloadMiddleware(Gate):
         self.last_check = time.time()
         changes = unhandled(self._framework, changes)  # a template edit, say: no restart
         self._pending.add(changes)
+        self._taint.note(changes, new_modules)
         return list(changes)
 
     def _claim(self, now: float) -> list[str] | None:

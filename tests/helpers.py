@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 import reloadmw.endpoint.marker
 import reloadmw.endpoint.passwords
 import reloadmw.gate
+import reloadmw.load_taint
 import reloadmw.middleware
 import reloadmw.restart.mod_wsgi
 import reloadmw.watch.monitor
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 
     from reloadmw.endpoint.ratelimit import FailureLimiter
     from reloadmw.endpoint.router import Router
+    from reloadmw.load_taint import LoadTaint
     from reloadmw.watch.monitor import Monitor
     from reloadmw.watch.patterns import Tree
 
@@ -82,9 +84,15 @@ def mtime_ns(path: Path) -> int:
     return os.stat(path).st_mtime_ns
 
 
-def _save(path: Path, text: str) -> None:
+def _save(path: Path, text: str, atomic: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    if atomic:  # a new file renamed over the old one: no reader ever sees it half written
+        temporary = path.with_name(f".{path.name}.saving")
+        temporary.write_text(text)
+        temporary.chmod(0o644)
+        os.replace(temporary, path)
+    else:
+        path.write_text(text)
     importlib.invalidate_caches()  # a module written now is importable now
 
 
@@ -103,14 +111,16 @@ def _signature(path: Path) -> tuple[int, int, int] | None:
         return None
 
 
-def edit(path: Path, text: str) -> Path:
+def edit(path: Path, text: str, *, atomic: bool = False) -> Path:
     """Save ``text`` in place as an editor would, now, so that its stat signature changes.
 
     A same-size edit within the filesystem's timestamp granularity would
-    otherwise be invisible, so the mtime is bumped by 1 ms when needed.
+    otherwise be invisible, so the mtime is bumped by 1 ms when needed. With
+    ``atomic``, a new file replaces the old one (as ``git checkout`` and many
+    editors do), so that a process importing it meanwhile never reads it half written.
     """
     before = _signature(path)
-    _save(path, text)
+    _save(path, text, atomic)
     if before is not None and _signature(path) == before:
         st = path.stat()
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
@@ -533,6 +543,19 @@ def counting_checks(middleware: ReloadMiddleware) -> list[None]:
 
     middleware._check_due = counting_check_due  # type: ignore[method-assign]
     return checks
+
+
+def hold_at_most(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """The hook holds a request of a tainted process at most ``seconds``.
+
+    Patches ``reloadmw.load_taint.MAX_HOLD``.
+    """
+    monkeypatch.setattr(reloadmw.load_taint, "MAX_HOLD", seconds)
+
+
+def load_taint(middleware: ReloadMiddleware) -> LoadTaint:
+    """Whether the middleware's process loaded its code while files changed (``_taint``)."""
+    return middleware._taint
 
 
 def endpoint_router(middleware: ReloadMiddleware) -> Router:

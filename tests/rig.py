@@ -317,12 +317,16 @@ class ApacheServer(ModWsgiServer):
         *,
         python_path: Sequence[Path] = (),
         site: str | None = None,
+        preload: bool = True,
         **options: Any,
     ) -> None:
         super().__init__(script, port, **options)
         self.python_path = [script.parent, *python_path]
         #: Apache lines that replace the daemon group below (the docs' snippets).
         self.site = site
+        #: Load the script when each daemon process starts (the recommended set-up);
+        #: False: on each process's first request, which mod_wsgi serves without the hook.
+        self.preload = preload
         self.config = self.root / "httpd.conf"
         self.error_log = self.root / "error.log"
 
@@ -356,6 +360,7 @@ WSGISocketPrefix "{self.root}/wsgi"
         python_path = ":".join(str(p) for p in self.python_path)
         # process-group and application-group on WSGIScriptAlias preload the
         # script when each daemon process starts, as a production set-up does.
+        groups = "process-group=app" + (" application-group=%{GLOBAL}" if self.preload else "")
         return f"""\
 WSGIPythonHome "{sys.prefix}"
 WSGIRestrictEmbedded On
@@ -365,7 +370,7 @@ WSGIDaemonProcess app processes={self.processes} threads={self.threads} \\
     shutdown-timeout={self.shutdown_timeout} display-name=%{{GROUP}}
 WSGIProcessGroup app
 WSGIApplicationGroup %{{GLOBAL}}
-WSGIScriptAlias / "{self.script}" process-group=app application-group=%{{GLOBAL}}
+WSGIScriptAlias / "{self.script}" {groups}
 <Directory "{app_dir}">
     Require all granted
 </Directory>
