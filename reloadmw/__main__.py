@@ -12,7 +12,7 @@ import getpass
 import sys
 from collections.abc import Sequence
 
-from .endpoint.passwords import DEFAULT_ITERATIONS, hash_password
+from .endpoint.passwords import DEFAULT_ITERATIONS, MIN_ITERATIONS, hash_password
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,9 +26,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--iterations",
         type=int,
         default=DEFAULT_ITERATIONS,
-        help=f"PBKDF2 iterations (default {DEFAULT_ITERATIONS})",
+        help=f"PBKDF2 iterations (default {DEFAULT_ITERATIONS}; below {MIN_ITERATIONS} warns)",
     )
     args = parser.parse_args(argv)
+    if args.iterations < MIN_ITERATIONS:
+        print(
+            f"reloadmw: warning: --iterations {args.iterations} is below {MIN_ITERATIONS:,}: "
+            f"a leaked hash would be cheap to crack. The default is {DEFAULT_ITERATIONS:,}.",
+            file=sys.stderr,
+        )
     try:
         password = _read_password()
         print(hash_password(password, iterations=args.iterations))

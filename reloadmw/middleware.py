@@ -13,10 +13,10 @@ from .app_loader import AppLoader
 from .endpoint.options import Scope, endpoint_options
 from .frameworks import unhandled, watched_files
 from .gate import Gate
+from .load_taint import LoadTaint
 from .logs import describe, log
 from .options import caller_dir, patterns, seconds
-from .restart.bytecode import forget_bytecode
-from .restart.precheck import syntax_error
+from .pending import PendingChanges
 from .restart.registry import resolve
 from .restart.restarter import Restarter
 from .restart.strategy import StrategyName
@@ -44,9 +44,8 @@ class ReloadMiddleware(Gate):
     :param app: the WSGI app, or an import string such as ``"mysite.wsgi:application"``,
         imported on the first request: an app whose import fails then answers 500.
     :param interval: seconds between two checks; ``0`` checks on every request.
-    :param track: more files, directories (recursively; a new file counts; at most 100,000
-        files and directories in all) or globs such as ``static/**/*.css`` to watch,
-        relative to ``root``.
+    :param track: more files, directories (recursively; a new file counts) or globs such
+        as ``static/**/*.css`` to watch, relative to ``root``.
     :param ignore: file-name or path-tail patterns that are never watched.
     :param restart: ``"auto"`` (from the request's WSGI environ), a strategy name
         (``mod_wsgi-daemon``, ``mod_wsgi-embedded``, ``apache-windows``, ``gunicorn``,
@@ -56,9 +55,8 @@ class ReloadMiddleware(Gate):
     :param precheck: do not restart into a changed ``.py`` file that does not compile;
         log its error once and keep serving.
     :param watch_site_packages: also watch installed packages (editable ones always are).
-    :param backend: ``"auto"`` (on Linux inotify, and stat for the files on network and
-        VM-shared mounts; elsewhere stat), ``"inotify"`` or ``"stat"``;
-        ``RELOADMW_BACKEND`` overrides ``"auto"``.
+    :param backend: ``"auto"`` (inotify on Linux, with stat for network and VM-shared mounts;
+        stat elsewhere), ``"inotify"`` or ``"stat"``; ``RELOADMW_BACKEND`` overrides ``"auto"``.
     :param root: where relative ``track`` paths start; default the WSGI script's directory.
     :param factory: ``app`` is a function without arguments that returns the WSGI app.
     :param debug: show the traceback of an app that failed to load on its 500 page.
@@ -67,6 +65,9 @@ class ReloadMiddleware(Gate):
     :param endpoint: the endpoint's path, compared exactly with ``PATH_INFO``.
     :param allow_from: addresses or networks (``"10.0.0.0/8"``) that may use the
         endpoint; others get 403. ``None``: any client.
+    :param allow_hosts: the ``Host`` names the endpoint answers to (``"app.example.org"``,
+        ``".example.org"`` with its subdomains); others get 403. ``None``: any name over
+        https, only IP addresses and ``localhost`` over plain http (DNS rebinding).
     :param require_https: refuse plain http to the endpoint, except from loopback.
     :param scope: what a POST to the endpoint restarts: ``"group"``, every process of
         the app; ``"process"``, the one that got it.
@@ -95,16 +96,18 @@ class ReloadMiddleware(Gate):
         password: str | None = None,
         endpoint: str = "/__reload__",
         allow_from: Iterable[str] | str | None = None,
+        allow_hosts: Iterable[str] | str | None = None,
         require_https: bool = False,
         scope: Scope = "group",
         state_dir: str | None = None,
     ) -> None:
         self.interval = seconds("interval", interval)
-        self.quiet = seconds("quiet", quiet)
-        self.precheck = precheck
+        self._pending = PendingChanges(seconds("quiet", quiet), precheck)
         # Validated before the monitor opens any OS resource.
         self._loader = AppLoader(app, factory, debug, self._watch_failed_load)
-        options = endpoint_options(password, endpoint, allow_from, require_https, scope, state_dir)
+        options = endpoint_options(
+            password, endpoint, allow_from, require_https, scope, state_dir, allow_hosts
+        )
         self._restarter = Restarter(resolve(restart))
         self.root = os.path.abspath(root if root is not None else caller_dir())
         self._ignored = IgnoreRules(patterns("ignore", ignore))
@@ -113,15 +116,14 @@ class ReloadMiddleware(Gate):
 
         self._lock = threading.RLock()  # one scan at a time; receivers may watch_dir() in it
         self._next_check = 0.0  # monotonic time of the next due check
-        self._pending: dict[str, float] = {}  # changed path -> wall time of the change
-        self._unchecked: set[str] = set()  # changed .py files not yet compiled
-        self._broken: dict[str, str] = {}  # .py file -> its syntax error
         self._hooked = False  # mod_wsgi calls reload_required before each request
         self.last_check: float | None = None
         for pattern in patterns("track", track):
             self.track(pattern)
         tracked = len(self._monitor)
         self.app = self._loader.load()  # the import string or factory: loaded here, up front
+        loaded_at = self._loader.loaded_at or time.time()
+        self._taint = LoadTaint(loaded_at, self._pending, self._restarter, self._lock, self._scan)
         self._dispatch: WSGIApplication = self.app
         self._router: Router | None = None
         if options is not None:
@@ -148,6 +150,16 @@ class ReloadMiddleware(Gate):
     def restarts(self) -> int:
         """How many restarts this process started (or asked mod_wsgi for)."""
         return self._restarter.count
+
+    @property
+    def quiet(self) -> float:
+        """The ``quiet`` option: seconds without a change before the restart."""
+        return self._pending.quiet
+
+    @property
+    def precheck(self) -> bool:
+        """The ``precheck`` option: hold the restart while a changed file does not compile."""
+        return self._pending.precheck
 
     # -- the request path ---------------------------------------------------
 
@@ -187,11 +199,11 @@ class ReloadMiddleware(Gate):
         if self._router is not None and self._router.restart_due():
             restarter.request_from_hook()
             return True
-        if _monotonic() < self._next_check:
+        if _monotonic() < self._next_check and not self._taint.tainted:
             return False
         reason = self._check_due()
-        if reason is None:
-            return False
+        if reason is None:  # a tainted process serves nothing: it restarts once quiet
+            return self._taint.tainted and self._taint.restart_when_quiet()
         restarter.request_from_hook()
         log.info(
             "change detected in %s; mod_wsgi restarts this daemon process before the request",
@@ -255,42 +267,22 @@ class ReloadMiddleware(Gate):
         changes = self._monitor.poll()
         self.last_check = time.time()
         changes = unhandled(self._framework, changes)  # a template edit, say: no restart
-        if changes:
-            self._pending.update(changes)
-            self._unchecked.update(p for p in changes if p.endswith(".py"))
+        self._pending.add(changes)
+        self._taint.note(changes, new_modules)
         return list(changes)
 
     def _claim(self, now: float) -> list[str] | None:
         """Take the pending changes as this request's restart, once they have settled."""
-        if not self._pending or self._restarter.claimed:
+        pending = self._pending
+        if not pending or self._restarter.claimed:
             return None
-        unsettled = self.quiet - (time.time() - max(self._pending.values()))
+        unsettled = pending.unsettled(time.time())
         if unsettled > 0:
             self._next_check = min(self._next_check, now + unsettled)
             return None
-        if self.precheck and not self._all_compile():
+        if not pending.compiles() or not self._restarter.claim():
             return None
-        if not self._restarter.claim():
-            return None
-        reason = list(self._pending)
-        forget_bytecode(reason)
-        self._pending.clear()
-        return reason
-
-    def _all_compile(self) -> bool:
-        for path in self._unchecked:
-            error = syntax_error(path)
-            if error is None:
-                self._broken.pop(path, None)
-            elif self._broken.get(path) != error:
-                self._broken[path] = error
-                log.warning(
-                    "not restarting: %s. Still serving the current code; the restart "
-                    "follows once the file compiles",
-                    error,
-                )
-        self._unchecked.clear()
-        return not self._broken
+        return pending.take()
 
     def _watch_failed_load(self, files: Sequence[str]) -> None:
         """Watch the files in the traceback of an app that failed to load."""
@@ -303,5 +295,5 @@ class ReloadMiddleware(Gate):
         return {
             "watched_files": len(self._monitor),
             "last_check": self.last_check,
-            "pending_changes": sorted(self._pending),
+            "pending_changes": self._pending.paths(),
         }

@@ -72,6 +72,7 @@ OPTIONS: dict[str, tuple[Converter, str]] = {
     "password": (str, "a hash from python -m reloadmw hash-password"),
     "endpoint": (str, "a URL path such as /__reload__"),
     "allow_from": (_list, _LIST),
+    "allow_hosts": (_list, _LIST),
     "require_https": (_bool, _BOOLEAN),
     "scope": (str, "group or process"),
     "state_dir": (str, "a directory"),
@@ -90,7 +91,7 @@ def make_filter(global_conf: Mapping[str, str], **local_conf: str) -> Filter:
         return _passthrough
     here = global_conf.get("here") or os.getcwd()
     options["root"] = os.path.join(here, options.get("root", ""))
-    if "state_dir" in options:
+    if options.get("state_dir"):  # an empty one is refused by the middleware, by name
         options["state_dir"] = os.path.join(here, options["state_dir"])
 
     def filter_app(app: WSGIApplication) -> WSGIApplication:
@@ -104,16 +105,17 @@ def _passthrough(app: WSGIApplication) -> WSGIApplication:
 
 
 def _convert(name: str, value: str) -> Any:
+    # The value of an unknown option may be a mistyped password: never show it.
     if name not in OPTIONS:
         raise ValueError(
-            f"reloadmw: unknown option {name} = {value!r} in the filter section; known "
-            f"options: {', '.join(sorted(OPTIONS))}"
+            f"reloadmw: unknown option {name} in the filter section; known options: "
+            f"{', '.join(sorted(OPTIONS))}"
         )
     converter, expected = OPTIONS[name]
     try:
         return converter(value)
     except (ValueError, TypeError):
-        raise ValueError(
+        raise ValueError(  # never for password, which is kept as text
             f"reloadmw: option {name} = {value!r} in the filter section is not valid; "
             f"write {expected}"
         ) from None

@@ -22,7 +22,9 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import pwd
 import shutil
+import subprocess
 import sys
 import sysconfig
 import threading
@@ -32,8 +34,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
+import reloadmw.endpoint.marker
 import reloadmw.endpoint.passwords
 import reloadmw.gate
+import reloadmw.load_taint
 import reloadmw.middleware
 import reloadmw.restart.mod_wsgi
 import reloadmw.watch.monitor
@@ -49,6 +53,7 @@ if TYPE_CHECKING:
 
     from reloadmw.endpoint.ratelimit import FailureLimiter
     from reloadmw.endpoint.router import Router
+    from reloadmw.load_taint import LoadTaint
     from reloadmw.watch.monitor import Monitor
     from reloadmw.watch.patterns import Tree
 
@@ -80,9 +85,15 @@ def mtime_ns(path: Path) -> int:
     return os.stat(path).st_mtime_ns
 
 
-def _save(path: Path, text: str) -> None:
+def _save(path: Path, text: str, atomic: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    if atomic:  # a new file renamed over the old one: no reader ever sees it half written
+        temporary = path.with_name(f".{path.name}.saving")
+        temporary.write_text(text)
+        temporary.chmod(0o644)
+        os.replace(temporary, path)
+    else:
+        path.write_text(text)
     importlib.invalidate_caches()  # a module written now is importable now
 
 
@@ -101,14 +112,16 @@ def _signature(path: Path) -> tuple[int, int, int] | None:
         return None
 
 
-def edit(path: Path, text: str) -> Path:
+def edit(path: Path, text: str, *, atomic: bool = False) -> Path:
     """Save ``text`` in place as an editor would, now, so that its stat signature changes.
 
     A same-size edit within the filesystem's timestamp granularity would
-    otherwise be invisible, so the mtime is bumped by 1 ms when needed.
+    otherwise be invisible, so the mtime is bumped by 1 ms when needed. With
+    ``atomic``, a new file replaces the old one (as ``git checkout`` and many
+    editors do), so that a process importing it meanwhile never reads it half written.
     """
     before = _signature(path)
-    _save(path, text)
+    _save(path, text, atomic)
     if before is not None and _signature(path) == before:
         st = path.stat()
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
@@ -186,6 +199,27 @@ def settle(
         if last:
             return
         time.sleep(poll)
+
+
+def run_as(
+    user: str, code: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -c code args`` as ``user`` (with ``setpriv``; the tests run as root).
+
+    The interpreter is this one, so another user can import reloadmw and its
+    test dependencies where the daemon user can (``scripts/bootstrap`` checks).
+    """
+    entry = pwd.getpwnam(user)
+    command = ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--clear-groups"]
+    return subprocess.run(
+        [*command, sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd="/",
+        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+    )
 
 
 # -- restarts, apps and monitors ------------------------------------------------------------
@@ -556,6 +590,19 @@ def counting_checks(middleware: ReloadMiddleware) -> list[None]:
     return checks
 
 
+def hold_at_most(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """The hook holds a request of a tainted process at most ``seconds``.
+
+    Patches ``reloadmw.load_taint.MAX_HOLD``.
+    """
+    monkeypatch.setattr(reloadmw.load_taint, "MAX_HOLD", seconds)
+
+
+def load_taint(middleware: ReloadMiddleware) -> LoadTaint:
+    """Whether the middleware's process loaded its code while files changed (``_taint``)."""
+    return middleware._taint
+
+
 def endpoint_router(middleware: ReloadMiddleware) -> Router:
     """The ``/__reload__`` endpoint of a middleware made with a password (``_router``)."""
     assert middleware._router is not None
@@ -568,14 +615,31 @@ def use_limiter(middleware: ReloadMiddleware, limiter: FailureLimiter) -> Failur
     return limiter
 
 
-def counting_password_checks(middleware: ReloadMiddleware) -> list[str | None]:
-    """Record every password the endpoint checks (wraps its checker's ``verify``)."""
+def marker_wall_clock(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The group marker's wall clock reads the real time plus ``offset[0]`` ns; return offset.
+
+    A test steps the clock by changing ``offset[0]``. Patches
+    ``reloadmw.endpoint.marker.time_ns``.
+    """
+    offset = [0]
+    monkeypatch.setattr(reloadmw.endpoint.marker, "time_ns", lambda: time.time_ns() + offset[0])
+    return offset
+
+
+def counting_password_checks(middleware: ReloadMiddleware, cost: float = 0.0) -> list[str | None]:
+    """Record every password the endpoint checks (wraps its checker's ``verify``).
+
+    With ``cost``, each check takes that many seconds more, as the default
+    600,000-iteration key derivation does (0.2 s or more), so that concurrent
+    requests overlap while their checks run.
+    """
     checker = endpoint_router(middleware).options.checker
     verify = checker.verify
     seen: list[str | None] = []
 
     def counting(candidate: str | None) -> bool:
         seen.append(candidate)
+        time.sleep(cost)
         return verify(candidate)
 
     checker.verify = counting  # type: ignore[method-assign]

@@ -16,6 +16,7 @@ import functools
 import http.client
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -96,6 +97,15 @@ def unmount(mountpoint: Path) -> None:
         return not os.path.ismount(mountpoint)
 
     wait_until(unmounted, STOP_TIMEOUT, lambda: f"{mountpoint} is still mounted", poll=0.2)
+
+
+def make_daemon_dir(path: Path) -> Path:
+    """Create ``path`` (mode 0700) for the daemon user alone, as the endpoint's state_dir wants."""
+    path.mkdir(mode=0o700)
+    if runs_as_root():
+        entry = pwd.getpwnam(DAEMON_USER)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+    return path
 
 
 def make_world_writable_file(path: Path) -> Path:
@@ -348,12 +358,16 @@ class ApacheServer(ModWsgiServer):
         *,
         python_path: Sequence[Path] = (),
         site: str | None = None,
+        preload: bool = True,
         **options: Any,
     ) -> None:
         super().__init__(script, port, **options)
         self.python_path = [script.parent, *python_path]
         #: Apache lines that replace the daemon group below (the docs' snippets).
         self.site = site
+        #: Load the script when each daemon process starts (the recommended set-up);
+        #: False: on each process's first request, which mod_wsgi serves without the hook.
+        self.preload = preload
         self.config = self.root / "httpd.conf"
         self.error_log = self.root / "error.log"
 
@@ -387,6 +401,7 @@ WSGISocketPrefix "{self.root}/wsgi"
         python_path = ":".join(str(p) for p in self.python_path)
         # process-group and application-group on WSGIScriptAlias preload the
         # script when each daemon process starts, as a production set-up does.
+        groups = "process-group=app" + (" application-group=%{GLOBAL}" if self.preload else "")
         return f"""\
 WSGIPythonHome "{sys.prefix}"
 WSGIRestrictEmbedded On
@@ -396,7 +411,7 @@ WSGIDaemonProcess app processes={self.processes} threads={self.threads} \\
     shutdown-timeout={self.shutdown_timeout} display-name=%{{GROUP}}
 WSGIProcessGroup app
 WSGIApplicationGroup %{{GLOBAL}}
-WSGIScriptAlias / "{self.script}" process-group=app application-group=%{{GLOBAL}}
+WSGIScriptAlias / "{self.script}" {groups}
 <Directory "{app_dir}">
     Require all granted
 </Directory>

@@ -2,8 +2,8 @@
 
 The probe app (``tests/probe_app.py``) answers with its pid; the WSGI script
 turns the endpoint on with a password hash and a state directory that only
-the daemon user (``www-data``) writes: the script's own directory is not
-writable by it. Restarts are counted from the pids in the responses.
+the daemon user (``www-data``) writes, in directories only root writes.
+Restarts are counted from the pids in the responses.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from tests.rig import (
     daemon_pids,
     http_burst,
     http_request,
+    make_daemon_dir,
     wait_for_new_processes,
 )
 
@@ -45,8 +46,14 @@ class AuthorizingApache(ApacheServer):
         return super().config_text() + "WSGIPassAuthorization On\n"
 
 
-def write_script(app: ProbeApp, *, hook: bool) -> None:
-    """Replace the rig's script with one that turns the endpoint on."""
+def write_script(app: ProbeApp, *, hook: bool, state: Path | None = None) -> None:
+    """Replace the rig's script with one that turns the endpoint on.
+
+    The state directory (by default a new one for the daemon user) is the
+    server user's alone, in directories only root can write: the endpoint
+    refuses one that others could swap.
+    """
+    state = state or make_daemon_dir(app.directory / "reloadmw-state")
     lines = [
         "import logging",
         "",
@@ -56,7 +63,7 @@ def write_script(app: ProbeApp, *, hook: bool) -> None:
         "logging.basicConfig(level=logging.INFO)",
         "application = ReloadMiddleware(",
         f"    probe.application, interval=60.0, password={HASH!r},",
-        f"    state_dir={str(app.state / 'reloadmw')!r},",
+        f"    state_dir={str(state)!r},",
         ")",
     ]
     if hook:
@@ -151,7 +158,8 @@ def test_wrong_password_is_401_and_the_pids_stay(start: Start) -> None:
     settle(lambda: daemon_pids(server) == old_pids, 1.0, server.describe)
 
     assert [r.status for r in wrong] == [401, 401, 401]
-    assert all(r.headers["www-authenticate"] == 'Basic realm="reloadmw"' for r in wrong)
+    challenge = 'Basic realm="reloadmw", charset="UTF-8"'
+    assert all(r.headers["www-authenticate"] == challenge for r in wrong)
     assert status.status == 200, status.body
     assert status.json()["process_group"] == "app"
     assert status.json()["strategy"] == "mod_wsgi-daemon"

@@ -36,13 +36,13 @@ QUIET = 0.2  # the default
 WRITE_GAP = 0.01  # 30 files over about 300 ms
 SETTLE = QUIET + INTERVAL + 0.3  # after the last write, every process's next check restarts it
 
-APP = f"""\
+APP = """\
 import json, os, time
 from pathlib import Path
 
-{chr(10).join(f"import part{i:02d}" for i in range(PARTS))}
+{loading}{imports}
 
-PARTS = [{", ".join(f"part{i:02d}" for i in range(PARTS))}]
+PARTS = [{parts}]
 VERSIONS = [part.VERSION for part in PARTS]
 with open(Path(__file__).with_name("imports.log"), "a") as log:
     log.write(f"{{os.getpid()}} {{','.join(VERSIONS)}}\\n")
@@ -54,6 +54,26 @@ def application(environ, start_response):
     start_response("200 OK", [("Content-Type", "application/json")])
     return [json.dumps({{"pid": os.getpid(), "versions": [p.VERSION for p in PARTS]}}).encode()]
 """
+LOADING = """\
+with open(Path(__file__).with_name("loading.log"), "a") as log:
+    log.write(f"{{os.getpid()}}\\n")
+time.sleep({delay!r})
+"""
+
+
+def app_source(load_delay: float = 0.0) -> str:
+    """The app: it imports the parts, appends their versions to ``imports.log`` and serves them.
+
+    With ``load_delay`` it first appends its pid to ``loading.log`` and waits
+    that long before it imports the parts, so that a test can start a burst
+    just before it reads them.
+    """
+    return APP.format(
+        loading=LOADING.format(delay=load_delay) if load_delay else "",
+        imports="\n".join(f"import part{i:02d}" for i in range(PARTS)),
+        parts=", ".join(f"part{i:02d}" for i in range(PARTS)),
+    )
+
 
 SCRIPT = f"""\
 import logging
@@ -70,9 +90,9 @@ reload_required = application.reload_required
 """
 
 
-def write_parts(app_dir: Path, version: int, gap: float = 0.0) -> None:
+def write_parts(app_dir: Path, version: int, gap: float = 0.0, *, atomic: bool = False) -> None:
     for i in range(PARTS):
-        edit(app_dir / f"part{i:02d}.py", f"VERSION = '{version}'\n")
+        edit(app_dir / f"part{i:02d}.py", f"VERSION = '{version}'\n", atomic=atomic)
         if gap:
             time.sleep(gap)
 
@@ -95,7 +115,7 @@ def test_each_burst_of_30_saves_is_one_restart_per_process_with_consistent_versi
     app_dir: Path, start_apache: StartApache
 ) -> None:
     write_parts(app_dir, 0)
-    (app_dir / "burstapp.py").write_text(APP)
+    (app_dir / "burstapp.py").write_text(app_source())
     script = app_dir / "burst.wsgi"
     script.write_text(SCRIPT)
     imports_log = make_world_writable_file(app_dir / "imports.log")

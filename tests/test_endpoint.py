@@ -22,9 +22,10 @@ from webob import Request
 
 from reloadmw import ReloadMiddleware
 from reloadmw.endpoint.credentials import MAX_BODY
-from reloadmw.endpoint.marker import GenerationMarker, default_state_dir, prepare_state_dir
+from reloadmw.endpoint.marker import GenerationMarker
 from reloadmw.endpoint.passwords import hash_password
 from reloadmw.endpoint.ratelimit import FailureLimiter
+from reloadmw.endpoint.statedir import StateDir, default_state_dir
 from tests.helpers import Restarts, counting_password_checks, endpoint_router, use_limiter
 
 if TYPE_CHECKING:
@@ -56,6 +57,11 @@ MakeMiddleware = Callable[..., tuple[ReloadMiddleware, Probe]]
 @pytest.fixture
 def make(tmp_path: Path) -> MakeMiddleware:
     """A middleware with the endpoint on; processes of one app share ``tmp_path``."""
+    return endpoint_maker(tmp_path)
+
+
+def endpoint_maker(tmp_path: Path) -> MakeMiddleware:
+    """What the ``make`` fixture gives, for other test modules."""
 
     def make(**options: Any) -> tuple[ReloadMiddleware, Probe]:
         probe = Probe()
@@ -68,6 +74,12 @@ def make(tmp_path: Path) -> MakeMiddleware:
         return middleware, probe
 
     return make
+
+
+def prepare_state_dir(path: str) -> bool:
+    """Create and check a state directory; True if it is shared (sticky)."""
+    StateDir(path).check()
+    return bool(os.stat(path).st_mode & stat.S_ISVTX)
 
 
 def client(middleware: ReloadMiddleware, address: str = CLIENT) -> webtest.TestApp:
@@ -238,7 +250,7 @@ def test_get_without_password_is_401_with_basic_challenge(make: MakeMiddleware) 
 
     response = client(middleware).get(PATH, status=401)
 
-    assert response.headers["WWW-Authenticate"] == 'Basic realm="reloadmw"'
+    assert response.headers["WWW-Authenticate"] == 'Basic realm="reloadmw", charset="UTF-8"'
     assert probe.calls == [] and probe.restarts.reasons == []
 
 
@@ -250,7 +262,7 @@ def test_wrong_password_is_401_and_restarts_nothing(make: MakeMiddleware, method
 
     response = app.request(PATH, method=method, status=401)
 
-    assert response.headers["WWW-Authenticate"] == 'Basic realm="reloadmw"'
+    assert response.headers["WWW-Authenticate"] == 'Basic realm="reloadmw", charset="UTF-8"'
     assert probe.calls == [] and probe.restarts.reasons == []
     assert middleware.restarts == 0
 
@@ -308,7 +320,7 @@ def test_malformed_authorization_is_401(make: MakeMiddleware, authorization: str
 
     response = app.post(PATH, headers={"Authorization": authorization}, status=401)
 
-    assert response.headers["WWW-Authenticate"] == 'Basic realm="reloadmw"'
+    assert response.headers["WWW-Authenticate"] == 'Basic realm="reloadmw", charset="UTF-8"'
     assert probe.restarts.reasons == [] and probe.calls == []
 
 
@@ -510,8 +522,8 @@ def test_limiter_forgets_failures_after_the_window() -> None:
     now = [0.0]
     limiter = FailureLimiter(limit=2, window=10.0, clock=lambda: now[0])
 
-    assert not limiter.fail("a")
-    assert limiter.fail("a")
+    assert limiter.reserve("a") == (None, False)
+    assert limiter.reserve("a") == (None, True)  # the attempt that locks "a" out if it fails
     assert limiter.retry_after("a") == 10
     now[0] = 9.5
     assert limiter.retry_after("a") == 1
@@ -652,6 +664,7 @@ def test_logs_never_contain_the_password_the_hash_or_the_authorization_header(
         ({"scope": "all"}, "scope='all'"),
         ({"scope": None}, "scope=None"),
         ({"state_dir": 5}, "state_dir=5"),
+        ({"state_dir": ""}, "state_dir='' is empty"),
     ],
 )
 @pytest.mark.parametrize("password", [HASH, None])
@@ -745,7 +758,7 @@ def test_a_process_started_after_the_marker_is_not_restarted(make: MakeMiddlewar
     marker = endpoint_router(first).generation
     assert marker is not None
 
-    later = GenerationMarker(marker.state_dir, f"{first.root}\0{PATH}", start_ns=2**62)
+    later = GenerationMarker(marker.state, f"{first.root}\0{PATH}", start_ns=2**62)
     assert not later.claim()
 
 
@@ -757,7 +770,7 @@ def test_a_marker_bumped_while_the_process_was_starting_restarts_it(
     marker = endpoint_router(first).generation
     assert marker is not None
 
-    starting = GenerationMarker(marker.state_dir, f"{first.root}\0{PATH}", start_ns=0)
+    starting = GenerationMarker(marker.state, f"{first.root}\0{PATH}", start_ns=0)
     assert starting.claim()
     assert not starting.claim()
 
@@ -821,7 +834,7 @@ def test_a_marker_that_cannot_be_written_gives_503_and_no_restart(
 ) -> None:
     middleware, probe = make()
 
-    def refuse(*args: object) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(os, "replace", refuse)
@@ -835,8 +848,12 @@ def test_a_marker_that_cannot_be_written_gives_503_and_no_restart(
 # -- the state directory -------------------------------------------------------
 
 
-def test_default_state_dir_is_private_to_the_user_under_tempdir() -> None:
+def test_default_state_dir_is_private_to_the_user_under_tempdir(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import tempfile
+
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)  # preferred when set
 
     path = default_state_dir()
     assert os.path.dirname(path) == tempfile.gettempdir()
@@ -894,7 +911,7 @@ def test_in_a_shared_sticky_dir_only_our_own_markers_count(tmp_path: Path) -> No
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(0o1777)
-    marker = GenerationMarker(str(shared), "app", start_ns=0)
+    marker = GenerationMarker(StateDir(str(shared)), "app", start_ns=0)
     planted = Path(marker.path)
     planted.write_text("attacker")
     os.chown(planted, 65534, 65534)
@@ -905,7 +922,7 @@ def test_in_a_shared_sticky_dir_only_our_own_markers_count(tmp_path: Path) -> No
 
 
 def test_marker_symlink_is_not_followed(tmp_path: Path) -> None:
-    marker = GenerationMarker(str(tmp_path / "state"), "app", start_ns=2**62)
+    marker = GenerationMarker(StateDir(str(tmp_path / "state")), "app", start_ns=2**62)
     target = tmp_path / "target"
     target.write_text("x")
     Path(marker.path).symlink_to(target)
@@ -919,8 +936,8 @@ def test_marker_symlink_is_not_followed(tmp_path: Path) -> None:
 
 
 def test_marker_moves_on_every_bump_even_within_one_clock_tick(tmp_path: Path) -> None:
-    bumper = GenerationMarker(str(tmp_path / "state"), "app", start_ns=0)
-    watcher = GenerationMarker(str(tmp_path / "state"), "app", start_ns=2**62)
+    bumper = GenerationMarker(StateDir(str(tmp_path / "state")), "app", start_ns=0)
+    watcher = GenerationMarker(StateDir(str(tmp_path / "state")), "app", start_ns=2**62)
 
     for _ in range(50):
         bumper.bump()

@@ -206,7 +206,7 @@ def test_generated_requests_without_the_password_are_refused_and_restart_nothing
 
     assert status in REFUSALS
     if status == 401:
-        assert headers["WWW-Authenticate"] == 'Basic realm="reloadmw"'
+        assert headers["WWW-Authenticate"] == 'Basic realm="reloadmw", charset="UTF-8"'
     if status == 405:
         assert headers["Allow"] == "GET, POST"
     if status == 429:
@@ -267,3 +267,54 @@ def test_every_other_path_goes_to_the_app_untouched(
     assert status == 200
     assert probe.calls == [path]
     assert probe.restarts.reasons == []
+
+
+hosts = st.from_regex(r"[a-z][a-z0-9-]{0,12}(\.[a-z][a-z0-9-]{0,8}){0,3}", fullmatch=True)
+ports = st.one_of(st.just(""), st.integers(1, 65535).map(lambda port: f":{port}"))
+origins = st.one_of(
+    st.just("null"),
+    st.builds(lambda s, h, p: f"{s}://{h}{p}", st.sampled_from(["http", "https"]), hosts, ports),
+    header_text,
+)
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(origin=origins, via_form=st.booleans())
+def test_a_post_with_the_password_from_any_other_origin_is_refused(
+    endpoint: tuple[ReloadMiddleware, Probe], origin: str, via_form: bool
+) -> None:
+    # Request.blank's Host is localhost:80: only that origin is the endpoint's own.
+    assume(origin.strip().lower().rstrip("/") not in ("http://localhost", "http://localhost:80"))
+    middleware, probe = endpoint
+    probe.calls.clear()
+    body = RIGHT_FORM.replace(b" ", b"+") if via_form else b""
+    authorization = None if via_form else "Basic " + b64(f"ops:{PASSWORD}".encode())
+    sent = Sent("POST", PATH, "", authorization, FORM if via_form else None, body, "auto",
+                "127.0.0.1", {"Origin": origin, "Host": "localhost:80"})  # fmt: skip
+
+    status, _ = run(middleware, sent.environ())
+
+    assert status == 403
+    assert probe.restarts.reasons == [] and probe.calls == []
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(host=hosts, port=ports)
+def test_plain_http_naming_any_host_but_localhost_is_refused_with_the_password(
+    endpoint: tuple[ReloadMiddleware, Probe], host: str, port: str
+) -> None:
+    assume(host != "localhost" and not host.endswith(".localhost"))
+    middleware, probe = endpoint
+    probe.calls.clear()
+    authorization = "Basic " + b64(f"ops:{PASSWORD}".encode())
+    sent = Sent("POST", PATH, authorization=authorization, address="127.0.0.1",
+                extra={"Host": host + port})  # fmt: skip
+
+    status, _ = run(middleware, sent.environ())
+
+    assert status == 403
+    assert probe.restarts.reasons == [] and probe.calls == []

@@ -87,9 +87,20 @@ def application(environ, start_response):
             )
         except sqlite3.Error as error:
             # Name the SQLite error (SQLITE_IOERR_*) and the files it met, in the log.
-            files = {p.name: (p.stat().st_uid, p.stat().st_ino) for p in STATE.glob("posts*")}
+            # -wal and -shm come and go as connections close: a stat may find none.
+            files = {}
+            for path in STATE.glob("posts*"):
+                try:
+                    info = path.stat()
+                except OSError as gone:
+                    files[path.name] = gone.strerror
+                else:
+                    files[path.name] = (info.st_uid, oct(info.st_mode), info.st_ino, info.st_size)
+            code = getattr(error, "sqlite_errorcode", "?")
             name = getattr(error, "sqlite_errorname", "?")
-            logging.getLogger("loadapp").error("POST %s: %s %s; %s", post_id, name, error, files)
+            logging.getLogger("loadapp").error(
+                "POST %s: %s (%s) %s; %s", post_id, name, code, error, files
+            )
             raise
         finally:
             db.close()

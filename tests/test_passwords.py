@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,12 @@ from pathlib import Path
 import pytest
 
 from reloadmw import __main__ as cli
-from reloadmw.endpoint.passwords import PasswordChecker, hash_password
+from reloadmw.endpoint.passwords import (
+    DEFAULT_ITERATIONS,
+    MIN_ITERATIONS,
+    PasswordChecker,
+    hash_password,
+)
 from tests.helpers import counting_derivations
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -193,3 +199,64 @@ def test_cli_refuses_two_different_passwords_on_a_terminal(
     captured = capsys.readouterr()
     assert "differ" in captured.err
     assert not captured.out
+
+
+# -- near misses: anything with a '$' is a hash or an error (issue 13, defect 5) --------
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        (" " + GOOD, "spaces or a line break around it"),
+        (GOOD + "\n", "spaces or a line break around it"),
+        (f'"{GOOD}"', "in quotes"),
+        (f"'{GOOD}'", "in quotes"),
+        ("PBKDF2_SHA256" + GOOD[len("pbkdf2_sha256") :], "spelled"),
+        ("pbkdf2-sha256" + GOOD[len("pbkdf2_sha256") :], "spelled"),
+        ("pbkdf2_sha512" + GOOD[len("pbkdf2_sha256") :], "only algorithm"),
+        ("hunter$2", "may not contain '$'"),
+    ],
+    ids=["leading-space", "trailing-newline", "double-quotes", "single-quotes", "upper-case",
+         "dash", "sha512", "plain-with-dollar"],
+)  # fmt: skip
+def test_a_near_miss_hash_raises_at_start_instead_of_becoming_the_password(
+    value: str, said: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(said)) as error:
+        PasswordChecker(value)
+
+    message = str(error.value)
+    assert "hash-password" in message
+    for secret in (GOOD_SALT, GOOD_HASH, "hunter"):
+        assert secret not in message
+
+
+def test_only_text_without_a_dollar_is_a_plain_text_password() -> None:
+    assert PasswordChecker("no dollar here").verify("no dollar here")
+
+
+# -- Unicode: passwords are compared in NFC (RFC 7613's OpaqueString) -----------------
+
+NFC = "caf\u00e9"  # é as one code point
+NFD = "cafe\u0301"  # e and a combining acute accent
+
+
+@pytest.mark.parametrize(("hashed", "sent"), [(NFC, NFD), (NFD, NFC), (NFD, NFD)])
+def test_passwords_are_compared_after_nfc_normalisation(hashed: str, sent: str) -> None:
+    assert PasswordChecker(hash_password(hashed, iterations=FAST)).verify(sent)
+    assert PasswordChecker(hashed).verify(sent)  # plain text too
+
+
+def test_cli_warns_below_the_iterations_floor_and_still_prints_the_hash() -> None:
+    result = run_cli("hash-password", "--iterations", "1", stdin="s3cret\n")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("pbkdf2_sha256$1$")
+    assert f"below {MIN_ITERATIONS:,}" in result.stderr
+    assert f"default is {DEFAULT_ITERATIONS:,}" in result.stderr
+
+
+def test_cli_is_quiet_at_or_above_the_floor() -> None:
+    result = run_cli("hash-password", "--iterations", str(MIN_ITERATIONS), stdin="s3cret\n")
+
+    assert result.returncode == 0 and result.stderr == ""

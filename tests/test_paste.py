@@ -159,7 +159,8 @@ def test_unknown_option_is_named_with_the_known_ones(tmp_path: Path) -> None:
         load(tmp_path, ini + "[pipeline:main]\npipeline = reload hello\n")
 
     message = str(error.value)
-    assert "unknown option intervall = '1'" in message
+    assert "unknown option intervall in the filter section" in message
+    assert "'1'" not in message  # the value of an unknown option may be a secret
     for known in ("enabled", "interval", "track", "ignore", "restart", "quiet", "root"):
         assert known in message
 
@@ -206,3 +207,40 @@ def test_endpoint_options_from_the_ini_protect_the_reload_url(tmp_path: Path) ->
     status = client.get("/_admin/reload").json
     assert status["scope"] == "process"
     assert client.get("/_admin/reload", extra_environ={"REMOTE_ADDR": "10.0.0.1"}, status=403)
+
+
+# -- secrets in error messages (issue 13, defect 7) -----------------------------------
+
+
+@pytest.mark.parametrize("option", ["passwd", "pasword", "Password", "secret"])
+def test_a_mistyped_option_is_named_but_its_value_is_never_shown(
+    tmp_path: Path, option: str
+) -> None:
+    hashed = hash_password("s3cret", iterations=1000)
+    for value in ("hunter2", hashed):
+        ini = APP + f"[filter:reload]\nuse = egg:reloadmw\n{option} = {value}\n"
+        with pytest.raises(ValueError) as error:
+            load(tmp_path, ini + "[pipeline:main]\npipeline = reload hello\n")
+
+        message = str(error.value)
+        assert f"unknown option {option}" in message and "password" in message
+        for secret in (value, *value.split("$")[1:]):
+            assert secret not in message
+
+
+def test_a_bad_password_value_is_never_shown(tmp_path: Path) -> None:
+    hashed = hash_password("s3cret", iterations=1000)
+    ini = APP + f'[filter:reload]\nuse = egg:reloadmw\npassword = "{hashed}"\n'
+    with pytest.raises(ValueError, match="in quotes") as error:
+        load(tmp_path, ini + "[pipeline:main]\npipeline = reload hello\n")
+
+    for secret in hashed.split("$")[2:]:
+        assert secret not in str(error.value)
+
+
+def test_an_empty_state_dir_is_refused_not_taken_as_the_ini_directory(tmp_path: Path) -> None:
+    hashed = hash_password("s3cret", iterations=1000)
+    ini = APP + f"[filter:reload]\nuse = egg:reloadmw\npassword = {hashed}\nstate_dir =\n"
+    with pytest.raises(ValueError, match="state_dir='' is empty; leave it out for the default"):
+        load(tmp_path, ini + "[pipeline:main]\npipeline = reload hello\n")
+    assert not list(tmp_path.glob("*.generation"))

@@ -188,3 +188,42 @@ def test_uwsgi_lazy_apps_is_read_as_uwsgi_reads_it(options: dict[str, object], l
 )
 def test_uwsgi_threads_per_worker(options: dict[str, object], count: int) -> None:
     assert uwsgi.threads(options) == count
+
+
+@pytest.mark.parametrize(
+    ("options", "workers", "safe"),
+    [
+        ({}, 2, False),  # SIGHUP reaches idle single-threaded workers
+        ({}, 1, True),  # the only worker is the one asking, in its request
+        ({}, None, False),  # unknown: assume several
+        ({"threads": b"2"}, 4, True),
+        ({"lazy-apps": True}, 4, True),  # no master reload at all
+    ],
+)
+def test_uwsgi_master_reload_is_asked_for_only_where_it_loses_nothing(
+    options: dict[str, object], workers: object, safe: bool
+) -> None:
+    assert uwsgi.master_reload_loses_nothing(options, workers) is safe
+
+
+def test_uwsgi_single_threaded_workers_without_lazy_apps_are_not_reloaded(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    reloads: list[str] = []
+    module = types.SimpleNamespace(
+        opt={}, numproc=2, reload=lambda: reloads.append("reload") or True
+    )
+    monkeypatch.setitem(sys.modules, "uwsgi", module)
+
+    strategy = registry.choose({"SERVER_SOFTWARE": "uWSGI", "uwsgi.version": b"2.0.31"})
+    strategy(["/srv/app/views.py"])
+
+    assert (strategy.name, strategy.exits_process, reloads) == ("uwsgi", False, [])
+    [warning] = caplog.records
+    assert "'/srv/app/views.py' changed, but uWSGI without lazy-apps" in warning.getMessage()
+    assert "--lazy-apps" in warning.getMessage() and "--threads 2" in warning.getMessage()
+    module.opt = {"threads": b"2"}
+    threaded = registry.resolve("uwsgi")
+    assert threaded is not None and threaded.exits_process
+    threaded(["/srv/app/views.py"])
+    assert reloads == ["reload"]

@@ -1,8 +1,9 @@
 """uWSGI (built by pip): a change reloads every worker, and no request fails.
 
 Without ``--lazy-apps`` the master reloads (``uwsgi.reload()``); its SIGHUP makes
-a single-threaded worker drop a connection it has just accepted, so that test
-runs workers with ``--threads 2``. With ``--lazy-apps`` each worker retires itself.
+a single-threaded worker drop a connection it has just accepted, so reloadmw
+asks for it only with ``--threads 2`` or more (else it warns and keeps
+serving). With ``--lazy-apps`` each worker retires itself.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import wait_until
 from tests.rig import (
     CommandServer,
     ProbeApp,
@@ -100,3 +102,23 @@ def test_lazy_apps_workers_retire_themselves_without_failed_requests(
     imports = settled_imports(app, server)
     assert sorted(version for _, version in imports) == ["1", "1", "2", "2"], imports
     assert {pid for pid, version in imports if version == "2"} == new, (imports, new)
+
+
+def test_single_threaded_workers_without_lazy_apps_keep_serving_and_say_what_to_add(
+    app_dir: Path, start_server: StartServer
+) -> None:
+    app = ProbeApp(app_dir, interval=0.2, hook=False)
+    server = start_server(uwsgi(app))
+    old = daemon_pids(server)
+
+    with Traffic(server.port) as traffic:
+        app.set_version("2")
+        wait_until(lambda: "uWSGI without lazy-apps" in server.logs(), 30, server.describe)
+        answers = {r.json()["pid"] for r in http_burst(server.port, "/?seconds=0.05")}
+
+    assert traffic.failures == [], traffic.failures
+    assert {answer["version"] for answer in traffic.answers} == {"1"}
+    assert answers <= old
+    logs = server.logs()
+    assert "binary reloading" not in logs and "Gracefully killing worker" not in logs, logs
+    assert "Add --lazy-apps" in logs and "--threads 2" in logs, logs

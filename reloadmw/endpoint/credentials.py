@@ -21,14 +21,18 @@ from webob.exc import status_map
 MAX_BODY = 8192
 MAX_AUTHORIZATION = 4096
 FORM_TYPE = "application/x-www-form-urlencoded"
+#: The 401 challenge; RFC 7617's charset says the Basic credentials are UTF-8.
+CHALLENGE = ("WWW-Authenticate", 'Basic realm="reloadmw", charset="UTF-8"')
 
 _PUBLIC_REASONS = {
+    400: "the request body could not be read",
     401: "a valid password is required",
     403: "forbidden",
     405: "method not allowed; use GET or POST",
     413: f"request body over {MAX_BODY} bytes",
     415: f"send the password with HTTP Basic or in a {FORM_TYPE} body",
     429: "too many failed passwords; retry later",
+    503: "the endpoint cannot use its state directory; see the server log",
 }
 
 
@@ -84,7 +88,7 @@ def password_sent(request: Request, length: int | None) -> tuple[str | None, str
 
 
 def _read_body(request: Request, length: int | None) -> bytes:
-    """Read at most ``MAX_BODY`` bytes; raise 413 as soon as a chunked body goes past it."""
+    """Read at most ``MAX_BODY`` bytes; 413 as soon as a chunked body goes past it, 400 if cut."""
     stream = request.body_file_raw
     if stream is None or (length is None and not request.environ.get("wsgi.input_terminated")):
         return b""  # WSGI: without a length the input may not be read
@@ -92,7 +96,10 @@ def _read_body(request: Request, length: int | None) -> bytes:
     chunks: list[bytes] = []
     received = 0
     while received < wanted:
-        chunk = stream.read(wanted - received)
+        try:
+            chunk = stream.read(wanted - received)
+        except OSError as error:  # mod_wsgi's when the client goes away mid-upload
+            raise Refused(400, f"reading the request body failed ({error})") from None
         if not chunk:
             break
         chunks.append(chunk)

@@ -12,16 +12,20 @@ reaches the app: it is answered here, and treated like a login form.
   ``reload_required`` hook) or right after its next request.
 * ``GET`` with the password answers 200 with this process's status.
 * Anything else is refused, in this order: 403 (client outside
-  ``allow_from``, or plain http with ``require_https``), 429 (5 failed
+  ``allow_from``, plain http with ``require_https``, a ``Host`` outside
+  ``allow_hosts``, a ``POST`` from another site's page), 429 (5 failed
   passwords from the address within 60 s), 405 (other methods), 413 (a body
   over 8 KiB), 415 (a POST body that is not form-urlencoded, without an
-  ``Authorization`` header), 401 (missing, malformed or wrong password).
+  ``Authorization`` header), 400 (a body that could not be read), 401
+  (missing, malformed or wrong password); 503 when the state directory cannot
+  be used (:mod:`~reloadmw.endpoint.admission` holds the checks).
 
 Every other request goes to the app, after one ``stat`` of the group marker.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Callable, Optional, TypedDict
@@ -31,17 +35,17 @@ from webob.dec import wsgify
 
 from ..logs import log
 from ..watch.start_time import process_start_ns
-from .credentials import MAX_BODY, Refused, content_length, json_answer, password_sent
-from .marker import GenerationMarker, default_state_dir
-from .options import EndpointOptions, IPAddress, Scope, client_address, rate_key
+from .admission import admit
+from .credentials import Refused, json_answer
+from .marker import GenerationMarker
+from .options import EndpointOptions, IPAddress, Scope, client_address, describe_client
 from .ratelimit import FailureLimiter
+from .statedir import SHARED, StateDir, StateDirError, default_state_dir, described, file_name
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
     from ..restart.restarter import Restarter
-
-ALLOW = "GET, POST"
 
 
 class WatchStatus(TypedDict):
@@ -85,12 +89,12 @@ class Router:
         self._watching = watching
         self.options = options
         self.path = options.path
-        self.limiter = FailureLimiter()
         self.generation: GenerationMarker | None = None
-        if options.scope == "group":
-            self.generation = GenerationMarker(
-                options.state_dir or default_state_dir(), identity, process_start_ns()
-            )
+        state = _state_dir(options.state_dir) if SHARED else None
+        shared = (state, file_name(identity, "failures")) if state is not None else None
+        self.limiter = FailureLimiter(shared=shared)
+        if options.scope == "group" and state is not None:
+            self.generation = GenerationMarker(state, identity, process_start_ns())
 
     # -- the request path ---------------------------------------------------
 
@@ -139,50 +143,21 @@ class Router:
     def _answer(self, request: Request) -> WSGIApplication:
         client = client_address(request.remote_addr)
         try:
-            self._admit(request, client)
+            admit(request, client, self.options, self.limiter)
             if request.method == "GET":
                 return json_answer(200, self._status(request.environ))
             return self._schedule(request, client)
         except Refused as refusal:
             if refusal.status != 429:  # the block itself was logged when it began
-                log.warning(
+                log.log(
+                    logging.ERROR if refusal.status == 503 else logging.WARNING,
                     "refused %.20r %s from %s: %s",
                     request.method,
                     self.path,
-                    client if client is not None else "an unknown address",
+                    describe_client(request.remote_addr, client),
                     refusal.reason,
                 )
             return refusal.answer()
-
-    def _admit(self, request: Request, client: IPAddress | None) -> None:
-        """Raise Refused unless the request carries the right password."""
-        options = self.options
-        if not options.allows(client):
-            raise Refused(403, "client address not in allow_from")
-        if not options.secure_enough(request.scheme, client):
-            raise Refused(403, "plain http from a non-loopback client and require_https=True")
-        key = rate_key(client)
-        retry_after = self.limiter.retry_after(key)
-        if retry_after is not None:
-            raise Refused(429, "too many failed passwords", [("Retry-After", str(retry_after))])
-        if request.method not in ("GET", "POST"):
-            raise Refused(405, "method not allowed", [("Allow", ALLOW)])
-        length = content_length(request)
-        if length is not None and length > MAX_BODY:
-            raise Refused(413, f"body of {length} bytes is over {MAX_BODY}")
-        candidate, problem = password_sent(request, length)
-        if self.options.checker.verify(candidate):
-            self.limiter.forget(key)
-            return
-        if self.limiter.fail(key):
-            log.warning(
-                "%d failed passwords from %s within %gs; refusing it (429) for %gs",
-                self.limiter.limit,
-                key,
-                self.limiter.window,
-                self.limiter.window,
-            )
-        raise Refused(401, problem, [("WWW-Authenticate", 'Basic realm="reloadmw"')])
 
     def _schedule(self, request: Request, client: IPAddress | None) -> WSGIApplication:
         restarter = self._restarter
@@ -190,13 +165,10 @@ class Router:
         if self.generation is not None:
             try:
                 self.generation.bump()
-            except OSError as error:
+            except StateDirError as error:
                 log.error(
-                    "cannot write the group restart marker in %r (%s); nothing restarted. "
-                    "Make the directory writable for uid %d or pass state_dir=",
-                    self.generation.state_dir,
-                    error.strerror,
-                    os.geteuid(),
+                    "cannot write the group restart marker, nothing restarted: %s",
+                    described(error),
                 )
                 failure = {"error": "cannot write the group restart marker; see the server log"}
                 return json_answer(503, failure)
@@ -204,7 +176,7 @@ class Router:
             "restart of %s requested through %s by %s; restarting (%s) after this response",
             "the process group" if self.generation is not None else "this process",
             self.path,
-            client,
+            describe_client(request.remote_addr, client),
             strategy.name,
         )
         answer = json_answer(
@@ -237,3 +209,15 @@ class Router:
             "pending_changes": watching["pending_changes"],
             "restarts": self._restarter.count,
         }
+
+
+def _state_dir(configured: str | None) -> StateDir:
+    """The checked state directory; a default one someone else took is reported, not fatal."""
+    state = StateDir(configured or default_state_dir())
+    try:
+        state.check()
+    except StateDirError as error:
+        if configured is not None:
+            raise
+        log.error("%s. Until then the endpoint answers 503 to restarts.", described(error))
+    return state

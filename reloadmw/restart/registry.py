@@ -17,7 +17,7 @@ from .hupper import HupperReload, under_hupper
 from .mod_wsgi import SignalSelf, embedded_mode
 from .reexec import ReExec, waitress_idle
 from .strategy import CallbackStrategy, Strategy, StrategyName, WarnOnly
-from .uwsgi import UwsgiReload, in_uwsgi
+from .uwsgi import in_uwsgi, uwsgi_reload
 from .windows import WindowsApacheRestart
 
 STRATEGIES: dict[StrategyName, Callable[[], Strategy]] = {
@@ -25,7 +25,7 @@ STRATEGIES: dict[StrategyName, Callable[[], Strategy]] = {
     "apache-windows": WindowsApacheRestart,
     "mod_wsgi-embedded": embedded_mode,
     "gunicorn": GunicornReload,
-    "uwsgi": UwsgiReload,
+    "uwsgi": uwsgi_reload,
     "exec": ReExec,
     "hupper": HupperReload,
 }
@@ -44,7 +44,7 @@ def choose(environ: Mapping[str, object]) -> Strategy:
     if under_hupper():
         return HupperReload()
     if in_uwsgi(environ):
-        return UwsgiReload()
+        return uwsgi_reload()
     if software.startswith("gunicorn"):
         return GunicornReload()
     if software.startswith("WSGIServer/"):  # wsgiref writes the response before close()
