@@ -27,6 +27,7 @@ import peers  # noqa: E402
 sys.path.remove(BENCH_DIR)
 
 from reloadmw import ReloadMiddleware  # noqa: E402
+from reloadmw.watch.auto import AutoMonitor  # noqa: E402
 from reloadmw.watch.inotify import InotifyMonitor  # noqa: E402
 from reloadmw.watch.patterns import DEFAULT_IGNORE, IgnoreRules  # noqa: E402
 
@@ -35,6 +36,10 @@ NEW_IMPORTS = 100
 AFTER_ROUNDS = 5
 #: Calls per sample for checks that take microseconds.
 FAST_REPEAT = 2000
+#: The share of the package directories that the auto check finds on an NFS mount.
+POLLED_SHARE = 0.1
+#: Calls per sample for the auto check and its floor (M = N / 10 files: a fraction of a ms).
+POLLED_REPEAT = 10
 IGNORED = IgnoreRules(DEFAULT_IGNORE)
 T = TypeVar("T")
 
@@ -85,6 +90,28 @@ def watch_setup(paths: list[str]) -> float:
     return seconds
 
 
+def auto_monitor(paths: list[str]) -> tuple[AutoMonitor, list[str]]:
+    """The auto monitor over ``paths``, a tenth of their packages on NFS; and the polled files.
+
+    The mount table is this process's with one more line per such directory,
+    so nothing is mounted: the files are local, and the check stats them as
+    it would on a share. The rest stays on inotify.
+    """
+    packages = sorted({os.path.dirname(p) for p in paths if "/pkg" in p})
+    shared = set(packages[: max(1, round(len(packages) * POLLED_SHARE))])
+    lines = "".join(
+        f"{900000 + i} 1 0:999 / {directory} rw - nfs4 bench:/share rw\n"
+        for i, directory in enumerate(sorted(shared))
+    )
+    real = Path("/proc/self/mountinfo").read_text()
+    monitor = AutoMonitor(time.time_ns(), IGNORED, mountinfo=lambda: real + lines)
+    monitor.add_files(paths)
+    monitor.poll()
+    polled = [p for p in paths if os.path.dirname(p) in shared]
+    assert monitor.counts() == (len(paths) - len(polled), len(polled)), monitor.counts()
+    return monitor, polled
+
+
 def median(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[len(ordered) // 2]
@@ -101,9 +128,12 @@ def run(n: int, rounds: int, root: Path) -> dict[str, Any]:
     stat_mw, inotify_mw = middleware("stat"), middleware("inotify")
     assert inotify_mw.check() == [] and stat_mw.check() == []
     paths = watched(stat_mw)
+    auto, polled = auto_monitor(paths)
     hupper_pass, hupper_walk = peers.hupper_monitor()
     checks: dict[str, tuple[Callable[[], object], int]] = {
         "floor": (lambda: floor_scan(paths), 1),
+        "floor polled": (lambda: floor_scan(polled), POLLED_REPEAT),
+        "reloadmw auto": (auto.poll, POLLED_REPEAT),
         "reloadmw stat": (stat_mw.check, 1),
         "reloadmw inotify": (inotify_mw.check, FAST_REPEAT),
         "hupper monitor": (hupper_pass, 1),
@@ -118,6 +148,7 @@ def run(n: int, rounds: int, root: Path) -> dict[str, Any]:
     }
     times: dict[str, list[float]] = {}
     ratios: dict[str, list[float]] = {}
+    polled_ratios: list[float] = []  # the auto check to a stat loop over its polled files
 
     def record(sample: dict[str, float], floor: float) -> None:
         for name, seconds in sample.items():
@@ -128,6 +159,7 @@ def run(n: int, rounds: int, root: Path) -> dict[str, Any]:
         sample = {name: timed(check, repeat) for name, (check, repeat) in rotated(checks, r)}
         sample["inotify watch set-up"] = watch_setup(paths)
         record(sample, sample["floor"])
+        polled_ratios.append(sample["reloadmw auto"] / sample["floor polled"])
     first = len(paths)
     for r in range(AFTER_ROUNDS):  # the watched set grows by NEW_IMPORTS a round
         corpus.import_all(files.new_batch(NEW_IMPORTS))
@@ -141,6 +173,8 @@ def run(n: int, rounds: int, root: Path) -> dict[str, Any]:
     return {
         "n": n,
         "watched": {"first": first, "last": len(paths)},
+        "polled": len(polled),
+        "auto to its polled floor": median(polled_ratios),
         "seconds": {name: median(values) for name, values in times.items()},
         "to floor": {name: median(values) for name, values in ratios.items()},
         "memory per file": {backend: memory_per_file(backend) for backend in ("stat", "inotify")},

@@ -55,8 +55,8 @@ class ReloadMiddleware(Gate):
     :param precheck: do not restart into a changed ``.py`` file that does not compile;
         log its error once and keep serving.
     :param watch_site_packages: also watch installed packages (editable ones always are).
-    :param backend: ``"auto"`` (inotify on Linux, else stat), ``"inotify"`` or ``"stat"``,
-        which network and VM-shared mounts need; ``RELOADMW_BACKEND`` overrides ``"auto"``.
+    :param backend: ``"auto"`` (inotify on Linux, with stat for network and VM-shared mounts;
+        stat elsewhere), ``"inotify"`` or ``"stat"``; ``RELOADMW_BACKEND`` overrides ``"auto"``.
     :param root: where relative ``track`` paths start; default the WSGI script's directory.
     :param factory: ``app`` is a function without arguments that returns the WSGI app.
     :param debug: show the traceback of an app that failed to load on its 500 page.

@@ -42,6 +42,7 @@ import reloadmw.middleware
 import reloadmw.restart.mod_wsgi
 import reloadmw.watch.monitor
 import reloadmw.watch.stamps
+import reloadmw.watch.trees
 from reloadmw import ReloadMiddleware
 from reloadmw.watch.patterns import DEFAULT_IGNORE
 
@@ -129,6 +130,31 @@ def edit(path: Path, text: str, *, atomic: bool = False) -> Path:
 
 def read_lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
+
+
+def fan_out_tree(root: Path, directories: int = 10, links: int = 3) -> list[Path]:
+    """Directories ``d0..d<n-1>`` under ``root``, each with one file and ``links`` symlinks
+    to every later directory; return the files.
+
+    A walk that tells directories apart by path finds ``(links + 1) ** n - 1) / links``
+    copies of them: 349,525 of the 10 files with the defaults (issue 13).
+    """
+    files = [write(root / f"d{i}" / f"f{i}.txt", f"{i}\n") for i in range(directories)]
+    for i in range(directories):
+        for j in range(i + 1, directories):
+            for k in range(links):
+                (root / f"d{i}" / f"l{j}_{k}").symlink_to(f"../d{j}")
+    return files
+
+
+def mountinfo_with(point: Path, fstype: str) -> Callable[[], str]:
+    """This process's ``/proc/self/mountinfo``, with one more mount of ``fstype`` at ``point``.
+
+    For ``AutoMonitor(mountinfo=...)``: a directory that counts as being on,
+    say, an NFS mount, without mounting one.
+    """
+    line = f"999999 1 0:999 / {str(point).replace(' ', chr(92) + '040')} rw - {fstype} fake rw\n"
+    return lambda: Path("/proc/self/mountinfo").read_text() + line
 
 
 # -- waiting ----------------------------------------------------------------------------
@@ -261,18 +287,21 @@ class SpyMonitor:
         self.inner.close()
 
 
-def reported_soon(monitor: Monitor, path: Path, timeout: float = 3.0) -> set[str]:
-    """Poll ``monitor`` until it reports ``path``; return everything it reported meanwhile.
+def reported_soon(monitor: Monitor, *paths: Path, timeout: float = 3.0) -> set[str]:
+    """Poll ``monitor`` until it has reported each of ``paths``; return all it reported meanwhile.
 
     An event-driven backend may report a change a moment late.
     """
     seen: set[str] = set()
+    wanted = {str(p) for p in paths}
 
     def reported() -> bool:
         seen.update(monitor.poll())
-        return str(path) in seen
+        return wanted <= seen
 
-    wait_until(reported, timeout, lambda: f"{path} not reported; reported: {sorted(seen)}", 0)
+    wait_until(
+        reported, timeout, lambda: f"{sorted(wanted - seen)} not reported: {sorted(seen)}", 0
+    )
     return seen
 
 
@@ -509,6 +538,22 @@ def counting_full_passes(monkeypatch: pytest.MonkeyPatch) -> list[object]:
 
     monkeypatch.setattr(reloadmw.watch.stamps.StampTable, "scan", counted)
     return passes
+
+
+def tracking_at_most(monkeypatch: pytest.MonkeyPatch, count: int) -> None:
+    """Monitors track at most ``count`` directories and files in trees.
+
+    Patches ``reloadmw.watch.trees.MAX_TRACKED``.
+    """
+    monkeypatch.setattr(reloadmw.watch.trees, "MAX_TRACKED", count)
+
+
+def walking_at_most(monkeypatch: pytest.MonkeyPatch, entries: int) -> None:
+    """A check lists at most about ``entries`` entries of directories found at run time.
+
+    Patches ``reloadmw.watch.trees.WALK_STEP``.
+    """
+    monkeypatch.setattr(reloadmw.watch.trees, "WALK_STEP", entries)
 
 
 def counting_derivations(monkeypatch: pytest.MonkeyPatch) -> list[tuple[bytes, int]]:

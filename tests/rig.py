@@ -58,6 +58,47 @@ def make_world_readable_dir(prefix: str) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def bindfs_mount(source: Path, mountpoint: Path, *options: str) -> Iterator[Path]:
+    """``source`` mounted at ``mountpoint`` with bindfs (FUSE), unmounted at the end, always.
+
+    As root, bindfs adds ``allow_other``: the ``www-data`` daemons read through
+    it. Edits made in ``source`` are behind the mount, where inotify on the
+    mount sees none of them, as on a VM's shared folder or an NFS share. A mount
+    that cannot be made fails the test (install bindfs with scripts/bootstrap).
+    """
+    try:
+        done = subprocess.run(
+            ["bindfs", *options, str(source), str(mountpoint)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except FileNotFoundError as exc:
+        raise AssertionError(f"bindfs is not installed ({exc}); run scripts/bootstrap") from exc
+    assert done.returncode == 0, (
+        f"bindfs {source} {mountpoint} failed ({done.returncode}): {done.stderr.strip()}; "
+        "it needs /dev/fuse (run as root)"
+    )
+    try:
+        wait_until(lambda: os.path.ismount(mountpoint), 10, lambda: f"{mountpoint} never mounted")
+        yield mountpoint
+    finally:
+        unmount(mountpoint)
+
+
+def unmount(mountpoint: Path) -> None:
+    """``fusermount -u``, retried while a process still uses the mount; fail if it stays."""
+
+    def unmounted() -> bool:
+        if not os.path.ismount(mountpoint):
+            return True
+        subprocess.run(["fusermount", "-u", str(mountpoint)], capture_output=True, timeout=30)
+        return not os.path.ismount(mountpoint)
+
+    wait_until(unmounted, STOP_TIMEOUT, lambda: f"{mountpoint} is still mounted", poll=0.2)
+
+
 def make_daemon_dir(path: Path) -> Path:
     """Create ``path`` (mode 0700) for the daemon user alone, as the endpoint's state_dir wants."""
     path.mkdir(mode=0o700)

@@ -24,7 +24,7 @@ import pytest
 from reloadmw.watch.inotify import InotifyMonitor
 from reloadmw.watch.inotify_kernel import open_inotify
 from reloadmw.watch.monitor import BACKEND_ENV, make_monitor
-from reloadmw.watch.patterns import DEFAULT_IGNORE, IgnoreRules
+from reloadmw.watch.patterns import DEFAULT_IGNORE, IgnoreRules, parse_track
 from tests.helpers import (
     Sandbox,
     SpyMonitor,
@@ -286,22 +286,55 @@ class WatchLimit:
         self._real.close()
 
 
-def test_watch_limit_falls_back_to_stat_passes_with_one_warning_naming_the_sysctl(
+@pytest.fixture
+def full_passes(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The full stat passes of the test's monitors (its log captured from INFO)."""
+    caplog.set_level(logging.INFO, logger="reloadmw")
+    return counting_full_passes(monkeypatch)
+
+
+def test_watch_limit_polls_only_the_files_without_a_watch_with_one_warning(
     new_monitor: Callable[..., InotifyMonitor],
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
+    full_passes: list[object],
 ) -> None:
-    caplog.set_level(logging.INFO, logger="reloadmw")
     files = [write(tmp_path / f"pkg{i}" / "mod.py", "A = 1\n") for i in range(4)]
     monitor = watching(new_monitor(WatchLimit(allowed=1)), files)
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1, caplog.text
     assert "fs.inotify.max_user_watches" in warnings[0]
     assert f"pid={os.getpid()}" in warnings[0]
+    assert watch_count(monitor) == 1
+    assert monitor.polled_files() == {str(f) for f in files[1:]}
     for f in (files[0], files[3]):  # with a watch, and without one
         edit(f, "A = 2\n")
         assert str(f) in reported_soon(monitor, f)
     assert monitor.poll() == {}
+    assert full_passes == []
+
+
+def test_watch_limit_in_a_tracked_tree_polls_its_unwatched_directories(
+    new_monitor: Callable[..., InotifyMonitor],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    full_passes: list[object],
+) -> None:
+    files = [write(tmp_path / "site" / f"d{i}" / "page.html", "<p>") for i in range(5)]
+    monitor = new_monitor(WatchLimit(allowed=3))
+    tree = parse_track("site/", str(tmp_path))
+    assert not isinstance(tree, str)
+    monitor.add_tree(tree)
+    assert monitor.poll() == {}
+    assert watch_count(monitor) == 3
+    assert len(monitor.polled_files()) == 3  # 6 directories, 3 watches: 3 of 5 files polled
+    for f in files:
+        edit(f, "<div>")
+    reported_soon(monitor, *files)
+    new = [write(f.with_name("new.html"), age=0) for f in files]  # found in every directory
+    reported_soon(monitor, *new)
+    assert full_passes == []
+    assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
 
 
 @pytest.mark.parametrize(

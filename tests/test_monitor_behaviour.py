@@ -1,10 +1,11 @@
 """What counts as a change, for every change-detection backend.
 
 Each test runs against every backend in ``reloadmw.watch.monitor.BACKENDS`` (but
-``auto``), builds it with ``make_monitor`` and uses only the ``Monitor``
-protocol, so a new backend must pass the same tests.  An event-driven backend
-may report a change a moment late, so positive checks poll until the change
-shows up and negative checks poll for a short while.
+``auto``), built with ``make_monitor``, and against the ``auto`` monitor with the
+test's directory on an NFS mount (so every file is polled); it uses only the
+``Monitor`` protocol, so a new backend must pass the same tests.  An
+event-driven backend may report a change a moment late, so positive checks
+poll until the change shows up and negative checks poll for a short while.
 """
 
 from __future__ import annotations
@@ -17,21 +18,43 @@ from pathlib import Path
 
 import pytest
 
+from reloadmw.watch.auto import AutoMonitor
 from reloadmw.watch.monitor import BACKENDS, Monitor, make_monitor
 from reloadmw.watch.patterns import DEFAULT_IGNORE, IgnoreRules, glob_tree, parse_track
-from tests.helpers import AGE, edit, mtime_ns, never_reported, reported_soon, set_mtime, write
+from reloadmw.watch.trees import MAX_TRACKED, WALK_STEP
+from tests.helpers import (
+    AGE,
+    REPO,
+    edit,
+    fan_out_tree,
+    mountinfo_with,
+    mtime_ns,
+    never_reported,
+    reported_soon,
+    set_mtime,
+    tracking_at_most,
+    wait_until,
+    walking_at_most,
+    write,
+)
 
 MakeMonitor = Callable[..., Monitor]
+#: The auto monitor, with the test's directory on a (pretended) NFS mount.
+POLLED = "auto-polled"
 
 
-@pytest.fixture(params=[name for name in BACKENDS if name != "auto"])
-def new_monitor(request: pytest.FixtureRequest) -> Iterator[MakeMonitor]:
+@pytest.fixture(params=[*(name for name in BACKENDS if name != "auto"), POLLED])
+def new_monitor(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MakeMonitor]:
     """Build monitors of the backend under test; by default the process "started" now."""
     made: list[Monitor] = []
 
     def make(start_ns: int | None = None) -> Monitor:
         start = time.time_ns() if start_ns is None else start_ns
-        made.append(make_monitor(request.param, start, IgnoreRules(DEFAULT_IGNORE)))
+        ignored = IgnoreRules(DEFAULT_IGNORE)
+        if request.param == POLLED:
+            made.append(AutoMonitor(start, ignored, mountinfo=mountinfo_with(tmp_path, "nfs4")))
+        else:
+            made.append(make_monitor(request.param, start, ignored))
         return made[-1]
 
     yield make
@@ -392,3 +415,106 @@ def test_symlink_loop_in_a_tracked_directory_is_watched_once(
     assert reported_soon(monitor, index) == {str(index)}
     new = write(tmp_path / "templates" / "sub" / "new.html", "<p>")
     assert reported_soon(monitor, new) == {str(new)}
+
+
+# -- trees: symlinks and the bound -----------------------------------------------
+
+
+def test_directories_linking_to_each_other_are_walked_once_each(
+    new_monitor: MakeMonitor, tmp_path: Path
+) -> None:
+    # 10 files, 3 links from each directory to every later one: 349,525 paths by name.
+    files = fan_out_tree(tmp_path / "site")
+    (tmp_path / "site" / "d9" / "back").symlink_to("../d0")  # and a cycle
+    monitor = tracking(new_monitor, "site/", tmp_path)
+    assert len(monitor) == 10
+    edit(files[5], "changed\n")
+    assert reported_soon(monitor, files[5]) == {str(files[5])}  # by its real path
+
+
+def test_links_planted_at_run_time_into_walked_directories_add_nothing(
+    new_monitor: MakeMonitor, tmp_path: Path
+) -> None:
+    files = [write(tmp_path / "site" / f"d{i}" / f"f{i}.txt", "x") for i in range(10)]
+    monitor = tracking(new_monitor, "site/", tmp_path)
+    for i in range(10):
+        for j in range(10):
+            (tmp_path / "site" / f"d{i}" / f"link{j}").symlink_to(f"../d{j}")
+    new = write(tmp_path / "site" / "d3" / "new.txt", "y", age=0)
+    assert reported_soon(monitor, new) == {str(new)}
+    never_reported(monitor)
+    assert len(monitor) == 11
+    edit(files[0], "z")
+    assert reported_soon(monitor, files[0]) == {str(files[0])}
+
+
+def test_a_big_tree_linked_at_run_time_is_listed_a_step_per_check(
+    new_monitor: MakeMonitor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    walking_at_most(monkeypatch, 30)
+    for d in range(20):
+        for f in range(10):
+            write(tmp_path / "big" / f"d{d}" / f"f{f}.txt")
+    write(tmp_path / "site" / "index.html")
+    monitor = tracking(new_monitor, "site/", tmp_path)
+    (tmp_path / "site" / "big").symlink_to(tmp_path / "big")
+    sizes = [len(monitor)]
+
+    def grown_by_steps() -> bool:
+        monitor.poll()
+        sizes.append(len(monitor))
+        # A step ends with the directory that crossed it: at most 30 + 10 files.
+        assert sizes[-1] - sizes[-2] <= 40, sizes
+        return sizes[-1] == 1 + 200
+
+    wait_until(grown_by_steps, describe=lambda: str(sizes), poll=0)
+    assert len(sizes) > 5, sizes  # over several checks, not in one
+
+
+def test_tracking_stops_at_the_bound_with_one_warning(
+    new_monitor: MakeMonitor,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="reloadmw")
+    tracking_at_most(monkeypatch, 100)
+    files = [write(tmp_path / "big" / f"d{d}" / f"f{f}.txt") for d in range(30) for f in range(10)]
+    monitor = tracking(new_monitor, "big/", tmp_path)
+    assert 50 <= len(monitor) <= 100  # files, with the directories: 100
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, caplog.text
+    assert "MAX_TRACKED" in warnings[0]
+    assert f"pid={os.getpid()}" in warnings[0]
+    late = write(tmp_path / "big" / "late" / "new.txt", age=0)
+    for f in files:
+        edit(f, "edited")
+    seen: set[str] = set()
+
+    def watched_ones_reported() -> bool:
+        seen.update(monitor.poll())
+        return len(seen) == len(monitor)
+
+    wait_until(watched_ones_reported, describe=lambda: f"{len(seen)} of {len(monitor)}")
+    assert str(late) not in seen
+    assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
+
+
+def test_tracking_the_filesystem_root_starts_bounded(
+    new_monitor: MakeMonitor, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="reloadmw")
+    tracking_at_most(monkeypatch, 20_000)
+    monitor = new_monitor()
+    tree = parse_track("/", "/srv")
+    assert not isinstance(tree, str)
+    monitor.add_tree(tree)
+    monitor.poll()
+    assert 0 < len(monitor) <= 20_000
+    assert caplog.text.count("MAX_TRACKED") == 1
+
+
+def test_the_detection_page_gives_the_bound_and_the_step_the_code_uses() -> None:
+    page = (REPO / "docs" / "detection.rst").read_text()
+    assert f"``reloadmw.watch.trees.MAX_TRACKED`` ({MAX_TRACKED:,})" in page
+    assert f"``reloadmw.watch.trees.WALK_STEP`` entries ({WALK_STEP:,})" in page

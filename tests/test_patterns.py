@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from reloadmw.watch.patterns import DEFAULT_IGNORE, IgnoreRules, Tree, glob_tree, parse_track
 
@@ -193,6 +198,58 @@ def test_absolute_glob_ignores_root(tmp_path: Path) -> None:
     css = tree(os.path.join(str(tmp_path), "static", "*.css"), Path("/elsewhere"))
     assert css.root == str(tmp_path / "static")
     assert css.match(str(tmp_path / "static" / "a.css"))
+
+
+def reference_match(glob: list[str], path: list[str]) -> bool:
+    """The glob rules, spelled out: each segment as fnmatchcase, ``**`` any number of segments.
+
+    A trailing ``**`` takes at least one (a file lies below the directory).
+    Exponential, so for small inputs only.
+    """
+    if not glob:
+        return not path
+    if glob[0] == "**":
+        if len(glob) == 1:
+            return bool(path)
+        return any(reference_match(glob[1:], path[k:]) for k in range(len(path) + 1))
+    return (
+        bool(path) and fnmatch.fnmatchcase(path[0], glob[0]) and reference_match(glob[1:], path[1:])
+    )
+
+
+GLOB_SEGMENTS = st.sampled_from(["**", "*", "a", "b", "?", "a*", "*b", "[ab]", "[!a]", "*.css"])
+PATH_SEGMENTS = st.sampled_from(["a", "b", "ab", "ba", "c", "x.css", "a.css", ".css", "aa"])
+
+
+@given(
+    glob=st.lists(GLOB_SEGMENTS, min_size=1, max_size=6),
+    path=st.lists(PATH_SEGMENTS, min_size=1, max_size=6),
+)
+def test_glob_matches_as_segment_wise_fnmatch_with_double_star_spanning_directories(
+    glob: list[str], path: list[str]
+) -> None:
+    matched = glob_tree("/srv", "/".join(glob)).match("/srv/" + "/".join(path))
+
+    assert matched == reference_match(glob, path)
+
+
+MANY_DOUBLE_STARS = """
+from reloadmw.watch.patterns import glob_tree
+glob = glob_tree("/srv", "/".join(["**", "a"] * 12) + "/*.css")
+print([glob.match("/srv/" + "/".join(["a"] * 60) + "/" + name) for name in ("x.js", "x.css")])
+"""
+
+
+def test_many_double_stars_match_without_backtracking() -> None:
+    # 12 "**" against 60 segments that nearly match: a backtracking matcher tries
+    # about C(60, 12) ways to split the path, and holds the GIL while it does;
+    # so a subprocess, with a generous deadline (a guard, not a speed target).
+    done = subprocess.run(
+        [sys.executable, "-c", MANY_DOUBLE_STARS], capture_output=True, text=True, timeout=60
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[False, True]"
 
 
 @pytest.mark.parametrize(

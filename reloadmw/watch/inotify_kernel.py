@@ -1,7 +1,9 @@
-"""The inotify kernel interface, as far as the backend uses it: event bits, the instance, reads."""
+"""The inotify kernel interface, as far as the backend uses it: event bits, the instance,
+the watches it holds, reads."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Protocol
 
@@ -58,6 +60,57 @@ class Inotify(Protocol):
     def rm_watch(self, wd: int) -> None: ...
 
     def close(self) -> None: ...
+
+
+class Watches:
+    """The watches of one inotify instance: which directories each descriptor stands for.
+
+    One directory reached by two paths (a symlinked twin) has one descriptor.
+    """
+
+    def __init__(self, inotify: Inotify) -> None:
+        self.inotify = inotify
+        self._wds: dict[str, int] = {}  # watched directory -> watch descriptor
+        self._dirs_of: dict[int, list[str]] = {}  # descriptor -> directories
+
+    def __contains__(self, directory: str) -> bool:
+        return directory in self._wds
+
+    def directories(self) -> list[str]:
+        return list(self._wds)
+
+    def dirs_of(self, wd: int) -> list[str]:
+        return self._dirs_of.get(wd, [])
+
+    def add(self, directory: str) -> None:
+        """Watch ``directory``; OSError if the kernel refuses."""
+        wd = self.inotify.add_watch(directory, WATCH_MASK)
+        self._wds[directory] = wd
+        self._dirs_of.setdefault(wd, []).append(directory)
+
+    def drop(self, directory: str) -> None:
+        """Stop watching ``directory`` (a twin keeps the descriptor)."""
+        wd = self._wds.pop(directory, None)
+        if wd is None:
+            return
+        twins = self._dirs_of.get(wd, [])
+        with contextlib.suppress(ValueError):
+            twins.remove(directory)
+        if not twins:
+            self._dirs_of.pop(wd, None)
+            with contextlib.suppress(OSError):  # gone with its filesystem already
+                self.inotify.rm_watch(wd)
+
+    def lose(self, wd: int, mask: int) -> list[str]:
+        """The directory of ``wd`` was deleted, moved or unmounted: forget it; return its paths."""
+        if mask & IN_MOVE_SELF:
+            # The watch follows the moved directory; its events no longer match our paths.
+            with contextlib.suppress(OSError):
+                self.inotify.rm_watch(wd)
+        directories = self._dirs_of.pop(wd, [])
+        for directory in directories:
+            del self._wds[directory]
+        return directories
 
 
 def open_inotify() -> Inotify:

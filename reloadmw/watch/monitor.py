@@ -44,8 +44,10 @@ class Monitor(Protocol):
 def make_monitor(backend: str, start_ns: int, ignored: IgnoreRules) -> Monitor:
     """A monitor for ``backend``; ``start_ns`` is when this process started.
 
-    ``auto`` takes ``RELOADMW_BACKEND`` if set, else inotify on Linux, and falls
-    back to stat with one warning saying why when inotify cannot start.
+    ``auto`` takes ``RELOADMW_BACKEND`` if set, else on Linux inotify with stat
+    polling for the files on network and shared mounts
+    (:class:`~reloadmw.watch.auto.AutoMonitor`), and falls back to stat with
+    one warning saying why when inotify cannot start.
     """
     chosen = known_backend(backend, "backend")
     if chosen == "auto":
@@ -57,7 +59,7 @@ def make_monitor(backend: str, start_ns: int, ignored: IgnoreRules) -> Monitor:
     if not sys.platform.startswith("linux"):
         return StatMonitor(start_ns, ignored)
     try:
-        return _inotify(start_ns, ignored)
+        return _inotify(start_ns, ignored, mounts=True)
     except RuntimeError as exc:
         log.warning("%s; using the stat backend instead", exc)
         return StatMonitor(start_ns, ignored)
@@ -72,19 +74,24 @@ def known_backend(value: object, option: str) -> Backend:
     return value
 
 
-def _inotify(start_ns: int, ignored: IgnoreRules) -> Monitor:
-    """An :class:`InotifyMonitor`; RuntimeError saying why and what to do if it cannot start."""
+def _inotify(start_ns: int, ignored: IgnoreRules, mounts: bool = False) -> Monitor:
+    """An inotify monitor, with ``mounts`` one that polls what inotify cannot see.
+
+    RuntimeError saying why and what to do if inotify cannot start.
+    """
+    from .auto import AutoMonitor
     from .inotify import InotifyMonitor
 
+    kind: type[AutoMonitor | InotifyMonitor] = AutoMonitor if mounts else InotifyMonitor
     try:
         try:
-            return InotifyMonitor(start_ns, ignored)
+            return kind(start_ns, ignored)
         except OSError as exc:
             if exc.errno != errno.EMFILE:
                 raise
             # Middlewares dropped but not yet collected still hold their instances.
             gc.collect()
-            return InotifyMonitor(start_ns, ignored)
+            return kind(start_ns, ignored)
     except ImportError as exc:
         raise RuntimeError(
             f"{prefix()}the inotify backend needs the inotify_simple package ({exc}); "

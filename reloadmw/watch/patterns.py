@@ -129,8 +129,14 @@ def glob_tree(directory: str, glob: str) -> Tree:
     only directly inside ``directory``, ``**/*.mo`` at any depth.
     """
     base = os.path.normpath(directory)
-    regex = re.compile(_glob_to_regex(glob.replace(os.sep, "/")))
-    return Tree(base, lambda p: regex.fullmatch(os.path.relpath(p, base)) is not None)
+    prefix = os.path.join(base, "")
+    match = _glob_matcher(glob.replace(os.sep, "/"))
+
+    def matches(path: str) -> bool:
+        relative = path[len(prefix) :] if path.startswith(prefix) else os.path.relpath(path, base)
+        return match(relative.split(os.sep))
+
+    return Tree(base, matches)
 
 
 def _split_glob(path: str) -> tuple[str, str]:
@@ -140,38 +146,50 @@ def _split_glob(path: str) -> tuple[str, str]:
     return os.sep.join([*parts[:first_magic], ""]), "/".join(parts[first_magic:])
 
 
-def _glob_to_regex(glob: str) -> str:
-    """Translate a relative glob (``**`` spans directories) to a regex on ``/`` paths."""
-    out = []
-    for i, part in enumerate(glob.split("/")):
-        last = i == glob.count("/")
-        if part == "**":
-            out.append(".*" if last else "(?:.*/)?")
-            continue
-        out.append(_segment(part))
-        if not last:
-            out.append("/")
-    return "".join(out)
+def _glob_matcher(glob: str) -> Callable[[list[str]], bool]:
+    """A test of a relative path's segments against ``glob``, without backtracking.
+
+    Each segment is matched as ``fnmatch`` does (``*`` and ``?`` never cross a
+    ``/``); ``**`` is zero or more whole segments in the middle, one or more at
+    the end. The segments run through the glob as through a small automaton,
+    keeping the set of glob positions reached so far: the work is at most the
+    path's segments times the glob's, however many ``**`` it holds.
+    """
+    parts: list[str] = []
+    for part in glob.split("/"):
+        if part != "**" or parts[-1:] != ["**"]:  # "**/**" is "**"
+            parts.append(part)
+    if parts[-1] == "**":
+        parts[-1:] = ["*", "**"]  # at the end, at least one segment
+    # None stands for "**".
+    steps = [None if p == "**" else _segment_matcher(p) for p in parts]
+    end = len(steps)
+    # From each position, those reached without taking a segment (skipping a "**").
+    reach = [frozenset({i, i + 1} if i < end and steps[i] is None else {i}) for i in range(end + 1)]
+
+    def match(segments: list[str]) -> bool:
+        states = reach[0]
+        for segment in segments:
+            after: set[int] = set()
+            for i in states:
+                if i == end:
+                    continue
+                step = steps[i]
+                if step is None:
+                    after |= reach[i]  # "**" takes the segment and stays
+                elif step(segment):
+                    after |= reach[i + 1]
+            if not after:
+                return False
+            states = frozenset(after)
+        return end in states
+
+    return match
 
 
-def _segment(part: str) -> str:
-    """One path segment: ``*`` and ``?`` never cross a ``/``."""
-    out = []
-    i = 0
-    while i < len(part):
-        c = part[i]
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "[" and "]" in part[i + 2 :]:
-            end = part.index("]", i + 2)
-            inner = part[i + 1 : end]
-            if inner.startswith("!"):
-                inner = "^" + inner[1:]
-            out.append("[" + inner.replace("\\", "\\\\") + "]")
-            i = end
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return "".join(out)
+def _segment_matcher(part: str) -> Callable[[str], bool]:
+    """One path segment, matched as ``fnmatch.fnmatchcase`` does."""
+    if not _MAGIC.search(part):
+        return part.__eq__
+    match = re.compile(fnmatch.translate(part)).match
+    return lambda segment: match(segment) is not None

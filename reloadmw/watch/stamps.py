@@ -2,30 +2,29 @@
 
 A stamp is ``(st_mtime_ns, st_size, st_ino)``; a change is any difference.
 :class:`StampTable` holds the stamps, the files added but not yet stat'ed
-(their first stat is the baseline), and the tracked directories, and offers
-the steps a backend is built from: :meth:`~StampTable.add`,
-:meth:`~StampTable.compare`, :meth:`~StampTable.baseline` and
-:meth:`~StampTable.relist`. The stat backend runs all of them on every
-poll; the inotify backend runs them only on what the kernel named.
+(their first stat is the baseline), and the tracked directories
+(:class:`~reloadmw.watch.trees.TrackedDirs`), and offers the steps a backend
+is built from: :meth:`~StampTable.add`, :meth:`~StampTable.compare`,
+:meth:`~StampTable.baseline`, :meth:`~StampTable.relist` and
+:meth:`~StampTable.walk_on`. The stat backend runs all of them on every poll;
+the inotify backend runs them only on what the kernel named.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from stat import S_ISLNK
-from typing import Optional
+from typing import Callable
 
 from ..logs import log
 from .patterns import IgnoreRules, Tree
+from .trees import Stamp, TrackedDirs, file_stamp
 
-#: What identifies one version of a file; None while it does not exist.
-Stamp = Optional[tuple[int, int, int]]
-#: A directory changed this recently may change again within the same timestamp
-#: tick (a second on some filesystems) without its mtime moving: list it again.
-RECENT_S = 2.0
 Changes = dict[str, float]
+#: What ``stamps.get`` gives for a path not stat'ed yet (None is a missing file's stamp).
+_FRESH: Stamp = (-1, -1, -1)
 
 
 class StampTable:
@@ -34,19 +33,21 @@ class StampTable:
     :param start_ns: when this process started; a file saved later than that
         is a change at its first stat.
     :param ignored: files and directories never watched.
+    :param on_dir: called with each tracked directory when it is first found.
     """
 
-    def __init__(self, start_ns: int, ignored: IgnoreRules) -> None:
+    def __init__(
+        self, start_ns: int, ignored: IgnoreRules, on_dir: Callable[[str], None] | None = None
+    ) -> None:
         self._start_ns = start_ns
         self._ignored = ignored
         #: path -> stamp of every file stat'ed at least once.
         self.stamps: dict[str, Stamp] = {}
         #: paths added and not yet stat'ed (a dict: ordered, and each path once).
         self.fresh: dict[str, None] = {}
-        #: tracked directory -> (its stamp, the trees it belongs to). Several
-        #: trees can cover one directory: a ``track`` glob and a framework's
-        #: template directory, say; a file counts if any of them matches it.
-        self.dirs: dict[str, tuple[Stamp, tuple[Tree, ...]]] = {}
+        self.trees = TrackedDirs(ignored, self._unknown, on_dir)
+        #: tracked directory -> (its stamp, the trees it belongs to).
+        self.dirs = self.trees.dirs
         #: paths whose stat failed for a reason other than their absence.
         self.unreadable: set[str] = set()
         #: paths that were symlinks at their first stat: their target may live
@@ -58,18 +59,13 @@ class StampTable:
 
     def add(self, paths: Sequence[str]) -> list[str]:
         """Queue the new, not ignored ``paths`` for their baseline; return them."""
-        stamps, fresh = self.stamps, self.fresh
-        new = [
-            p
-            for p in dict.fromkeys(self._ignored.kept(paths))
-            if p not in stamps and p not in fresh
-        ]
-        fresh.update(dict.fromkeys(new))
+        new = self._unknown(list(dict.fromkeys(self._ignored.kept(paths))))
+        self.fresh.update(dict.fromkeys(new))
         return new
 
     def add_tree(self, tree: Tree) -> list[str]:
         """Track ``tree``'s directories; queue and return the files found in them."""
-        found = self._walk(tree.root, (tree,))
+        found = self.trees.add(tree)
         self.fresh.update(dict.fromkeys(found))
         return found
 
@@ -79,6 +75,7 @@ class StampTable:
         now = time.time()
         if self.dirs:
             self.relist(self.dirs, changed, now)
+            self.walk_on(changed, now)
         self.compare(self.stamps.items(), changed, now)
         if self.fresh:
             self.baseline(changed, now)
@@ -103,7 +100,8 @@ class StampTable:
     def compare_paths(self, paths: Iterable[str], changed: Changes, now: float) -> None:
         """:meth:`compare` for some of the watched paths (others are skipped)."""
         stamps = self.stamps
-        self.compare([(p, stamps[p]) for p in paths if p in stamps], changed, now)
+        entries = [(p, stamp) for p in paths if (stamp := stamps.get(p, _FRESH)) is not _FRESH]
+        self.compare(entries, changed, now)
 
     def baseline(self, changed: Changes, now: float) -> None:
         """First stat of the fresh paths: a file saved after the process started is a change.
@@ -131,33 +129,26 @@ class StampTable:
     ) -> None:
         """Stat tracked directories; list a changed one again (or each, with ``force``).
 
-        Files that appear are changes. A vanished directory stays tracked, so
-        that its return is seen.
+        Files that appear are changes; new subdirectories wait for :meth:`walk_on`.
         """
-        for path in list(dirs):
-            old, trees = self.dirs[path]
-            new = file_stamp(path)
-            if new == old and not force and not _recent(new, now):
-                continue
-            del self.dirs[path]
-            created = self._walk(path, trees) if new is not None else []
-            self.dirs[path] = (new, trees)
-            for file in created:  # never a fresh one: its first stat decides, not this listing
-                self.stamps[file] = file_stamp(file)
-                changed[file] = now
+        self._created(self.trees.relist(dirs, now, force), changed, now)
 
-    def files_in(self, directory: str) -> list[str]:
-        """The watched files directly in ``directory`` (a scan of the table)."""
-        prefix = os.path.join(directory, "")
+    def walk_on(self, changed: Changes, now: float) -> None:
+        """List up to :data:`~reloadmw.watch.trees.WALK_STEP` entries of new subdirectories."""
+        if self.trees.backlog:
+            self._created(self.trees.step(), changed, now)
+
+    def files_in(self, directories: Collection[str]) -> list[str]:
+        """The watched files directly in any of ``directories`` (one scan of the table)."""
         return [
             p
             for p in (*self.stamps, *self.fresh)
-            if p.startswith(prefix) and os.sep not in p[len(prefix) :]
+            if (p.rpartition(os.sep)[0] or os.sep) in directories
         ]
 
     def clear(self) -> None:
         self.stamps.clear()
-        self.dirs.clear()
+        self.trees.clear()
 
     def _unstattable(self, path: str, exc: OSError, old: Stamp) -> Stamp:
         if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
@@ -172,65 +163,12 @@ class StampTable:
             )
         return old
 
-    def _walk(self, path: str, trees: tuple[Tree, ...]) -> list[str]:
-        """Track directory ``path`` and everything below it for ``trees``; return new files.
-
-        A directory tracked already is listed again only for the trees it did
-        not belong to yet.
-        """
-        if self._ignored.ignores_dir(path):
-            return []
-        known = self.dirs.get(path)
-        if known is None:
-            self.dirs[path] = (file_stamp(path), trees)
-        else:
-            trees = tuple(t for t in trees if t not in known[1])
-            if not trees:
-                return []
-            self.dirs[path] = (known[0], known[1] + trees)
-        try:
-            entries = list(os.scandir(path))
-        except OSError:
-            return []
-        files = []
-        found = []
-        for entry in entries:
-            if not _is_dir(entry):
-                files.append(entry.path)
-            elif not _loops_back(entry, path):
-                found.extend(self._walk(entry.path, trees))
+    def _unknown(self, paths: list[str]) -> list[str]:
+        """The ``paths`` neither stat'ed nor queued yet."""
         stamps, fresh = self.stamps, self.fresh
-        found.extend(
-            p
-            for p in self._ignored.kept(files)
-            if p not in stamps and p not in fresh and any(t.match(p) for t in trees)
-        )
-        return found
+        return [p for p in paths if p not in stamps and p not in fresh]
 
-
-def file_stamp(path: str) -> Stamp:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
-
-
-def _recent(stamp: Stamp, now: float) -> bool:
-    return stamp is not None and now - stamp[0] / 1e9 < RECENT_S
-
-
-def _is_dir(entry: os.DirEntry[str]) -> bool:
-    try:
-        return entry.is_dir()
-    except OSError:  # a link to itself (ELOOP): not a directory to walk
-        return False
-
-
-def _loops_back(entry: os.DirEntry[str], parent: str) -> bool:
-    """True for a symlink to ``parent`` or above it: following it would never end."""
-    if not entry.is_symlink():
-        return False
-    target = os.path.realpath(entry.path)
-    here = os.path.realpath(parent)
-    return here == target or here.startswith(os.path.join(target, ""))
+    def _created(self, files: list[str], changed: Changes, now: float) -> None:
+        for file in files:  # never a fresh one: its first stat decides, not this listing
+            self.stamps[file] = file_stamp(file)
+            changed[file] = now
