@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 
 from .logs import log
 from .restart.bytecode import forget_bytecode
 from .restart.precheck import syntax_error
+
+#: The most one check spends compiling changed ``.py`` files, in seconds. A link
+#: planted into a large tree can bring thousands at once: they are compiled over
+#: several checks, and the restart waits until all have been.
+PRECHECK_BUDGET = 0.5
+
+_monotonic = time.monotonic
 
 
 class PendingChanges:
@@ -44,11 +52,16 @@ class PendingChanges:
     def compiles(self) -> bool:
         """True unless ``precheck`` is on and a changed ``.py`` file does not compile.
 
-        Each new error is logged once; a file that compiles again leaves :attr:`broken`.
+        Each new error is logged once; a file that compiles again leaves
+        :attr:`broken`. Files not reached within :data:`PRECHECK_BUDGET` wait
+        for the next check, and until then the answer is False.
         """
         if not self.precheck:
             return True
-        for path in self._unchecked:
+        unchecked = self._unchecked
+        deadline = _monotonic() + PRECHECK_BUDGET
+        while unchecked:
+            path = unchecked.pop()
             error = syntax_error(path)
             if error is None:
                 self.broken.pop(path, None)
@@ -59,7 +72,8 @@ class PendingChanges:
                     "follows once the file compiles",
                     error,
                 )
-        self._unchecked.clear()
+            if unchecked and _monotonic() > deadline:
+                return False  # the rest at the next check; each check compiles one at least
         return not self.broken
 
     def take(self) -> list[str]:
