@@ -13,6 +13,8 @@ from .app_loader import AppLoader
 from .endpoint.options import Scope, endpoint_options
 from .frameworks import unhandled, watched_files
 from .gate import Gate
+from .live.version import Watching
+from .live.wrapper import LiveReload
 from .logs import describe, log
 from .options import caller_dir, patterns, seconds
 from .pending import PendingChanges
@@ -69,6 +71,9 @@ class ReloadMiddleware(Gate):
         the app; ``"process"``, the one that got it.
     :param state_dir: directory of the group restart marker; default
         ``<tempdir>/reloadmw-<uid>``.
+    :param live_reload: open HTML pages reload themselves once new code serves, and show
+        a save that does not compile (:doc:`live-reload`); ``allow_from`` (default:
+        loopback) sees the errors.
 
     .. warning:: Restarting on every save is a development tool. In
        production, leave it off or protect the manual endpoint.
@@ -95,6 +100,7 @@ class ReloadMiddleware(Gate):
         require_https: bool = False,
         scope: Scope = "group",
         state_dir: str | None = None,
+        live_reload: bool = False,
     ) -> None:
         self.interval = seconds("interval", interval)
         self._pending = PendingChanges(seconds("quiet", quiet), precheck)
@@ -104,7 +110,8 @@ class ReloadMiddleware(Gate):
         self._restarter = Restarter(resolve(restart))
         self.root = os.path.abspath(root if root is not None else caller_dir())
         self._ignored = IgnoreRules(patterns("ignore", ignore))
-        self._monitor = make_monitor(backend, process_start_ns(), self._ignored)
+        start = process_start_ns()
+        self._monitor = make_monitor(backend, start, self._ignored)
         self._modules = ModuleFiles(watch_site_packages, self._ignored)
 
         self._lock = threading.RLock()  # one scan at a time; receivers may watch_dir() in it
@@ -116,12 +123,15 @@ class ReloadMiddleware(Gate):
         tracked = len(self._monitor)
         self.app = self._loader.load()  # the import string or factory: loaded here, up front
         self._dispatch: WSGIApplication = self.app
+        if live_reload:
+            watching = Watching(start, self._monitor, self._pending, self._restarter, self.check)
+            self._dispatch = LiveReload(self.app, watching, self._loader, allow_from)
         self._router: Router | None = None
         if options is not None:
             from .endpoint.router import Router  # needs WebOb: imported only with a password
 
             identity = f"{self.root}\0{options.path}"
-            self._router = Router(self.app, self._restarter, options, identity, self._status)
+            self._router = Router(self._dispatch, self._restarter, options, identity, self._status)
             self._dispatch = self._router
 
         self._framework = self._loader.framework
