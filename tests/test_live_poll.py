@@ -15,6 +15,7 @@ from typing import Any
 import webtest
 
 from reloadmw import ReloadMiddleware
+from reloadmw.live.cadence import AHEAD, PERIOD_MS, next_poll_ms
 from reloadmw.paste import make_filter
 from tests.helpers import IGNORE, Sandbox, edit, hello_app, write
 
@@ -74,7 +75,7 @@ def test_the_poll_is_answered_without_calling_the_app(sandbox: Sandbox) -> None:
     answer = poll(client)
     script = client.get("/__reloadmw__/live.js")
     assert calls == []
-    assert set(answer) == {"version", "pending", "restarting", "errors", "failed"}
+    assert set(answer) == {"version", "pending", "next", "restarting", "errors", "failed"}
     assert answer["pending"] is False and answer["errors"] == []
     assert script.content_type == "text/javascript"
     assert b"location.reload()" in script.body
@@ -143,7 +144,7 @@ def test_error_text_goes_only_to_allowed_clients(sandbox: Sandbox) -> None:
     edit(sandbox.root / "shared.py", "def oops(:\n")
     client.get("/")
 
-    assert set(poll(client, **ELSEWHERE)) == {"version", "pending"}
+    assert set(poll(client, **ELSEWHERE)) == {"version", "pending", "next"}
     assert poll(client, REMOTE_ADDR="::ffff:127.0.0.1")["errors"]
 
 
@@ -180,3 +181,15 @@ def test_live_reload_from_an_ini_file(sandbox: Sandbox, tmp_path: Path) -> None:
         assert webtest.TestApp(app, lint=True).get(POLL).json["pending"] is False
     finally:
         app.close()
+
+
+def test_under_mod_wsgi_polls_reach_the_daemon_just_before_apaches_pass() -> None:
+    start = 1_000_000_000_000  # forked by Apache's parent in one of its passes, once a second
+    daemon = {"mod_wsgi.process_group": "app"}
+    for since_start in (0.0, 0.3, 0.84, 0.86, 5.5, 7.99):
+        now = start + int(since_start * 1e9)
+        wait = next_poll_ms(daemon, start, now)
+        assert 500 <= wait < 1500
+        assert round((since_start + wait / 1000 + AHEAD) % 1.0, 3) in (0.0, 1.0)
+    assert next_poll_ms({}, start, start + 123) == PERIOD_MS
+    assert next_poll_ms({"mod_wsgi.process_group": ""}, start, start) == PERIOD_MS

@@ -22,13 +22,12 @@ from collections.abc import Iterable
 from importlib.resources import files
 from urllib.parse import quote
 
+from .cadence import PERIOD_MS
 from .version import Watching
 
 #: The URLs live reload answers itself (below the app's SCRIPT_NAME).
 POLL_PATH = "/__reloadmw__/live"
 SCRIPT_PATH = "/__reloadmw__/live.js"
-#: Milliseconds between two polls of one page.
-PERIOD_MS = 1000
 
 
 @functools.cache
@@ -69,9 +68,13 @@ class Audience:
         return any((mapped or client) in network for network in self._networks)
 
 
-def poll_answer(watching: Watching, failure: str | None, trusted: bool) -> bytes:
+def poll_answer(watching: Watching, failure: str | None, trusted: bool, next_ms: int) -> bytes:
     """The poll's JSON: this process's code version, and (if trusted) what is wrong."""
-    answer: dict[str, object] = {"version": watching.served(), "pending": watching.waiting()}
+    answer: dict[str, object] = {
+        "version": watching.served(),
+        "pending": watching.waiting(),
+        "next": next_ms,
+    }
     if trusted:
         answer["restarting"] = watching.restarting()
         answer["errors"] = [_broken(text) for _, text in sorted(watching.pending.broken.items())]

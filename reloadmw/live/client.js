@@ -104,9 +104,10 @@
           return;
         }
         show(answer.errors || []);
-        // A restart is on its way: ask again soon, once, then back to the period.
+        // A restart is on its way: ask again soon, once; else when the server says
+        // (under mod_wsgi, just before Apache's parent respawns dead daemons).
         quick = Boolean(answer.restarting) && !quick;
-        next(quick ? 200 : period);
+        next(quick ? 200 : Number(answer.next) || period);
       }, function () {
         clearTimeout(timer);
         next(period);

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol
 
 from ..logs import log
 from .answer import POLL_PATH, SCRIPT_PATH, Audience, failed_page, poll_answer, script, script_tag
+from .cadence import next_poll_ms
 from .inject import Response
 from .version import Watching
 
@@ -71,6 +73,7 @@ class LiveReload:
             self._watching,
             failure[0] if failure is not None else None,
             self._audience.trusted(environ.get("REMOTE_ADDR")),
+            next_poll_ms(environ, self._watching.start_ns, time.time_ns()),
         )
         return _answer(start_response, "200 OK", "application/json", body, "no-store")
 
