@@ -71,9 +71,8 @@ class ReloadMiddleware(Gate):
         the app; ``"process"``, the one that got it.
     :param state_dir: directory of the group restart marker; default
         ``<tempdir>/reloadmw-<uid>``.
-    :param live_reload: open HTML pages reload themselves once new code serves, and show
-        a save that does not compile (:doc:`live-reload`); ``allow_from`` (default:
-        loopback) sees the errors.
+    :param live_reload: open HTML pages reload themselves once new code serves and show a
+        broken save (:doc:`live-reload`); ``allow_from`` (default: loopback) sees errors.
 
     .. warning:: Restarting on every save is a development tool. In
        production, leave it off or protect the manual endpoint.
@@ -124,7 +123,8 @@ class ReloadMiddleware(Gate):
         self.app = self._loader.load()  # the import string or factory: loaded here, up front
         self._dispatch: WSGIApplication = self.app
         if live_reload:
-            watching = Watching(start, self._monitor, self._pending, self._restarter, self.check)
+            due = (self.check, lambda: setattr(self, "_next_check", 0.0))
+            watching = Watching(start, self._monitor, self._pending, self._restarter, *due)
             self._dispatch = LiveReload(self.app, watching, self._loader, allow_from)
         self._router: Router | None = None
         if options is not None:

@@ -17,7 +17,7 @@ import webtest
 from reloadmw import ReloadMiddleware
 from reloadmw.live.cadence import AHEAD, PERIOD_MS, next_poll_ms
 from reloadmw.paste import make_filter
-from tests.helpers import IGNORE, Sandbox, edit, hello_app, write
+from tests.helpers import IGNORE, Sandbox, counting_checks, edit, hello_app, write
 
 POLL = "/__reloadmw__/live"
 NAVIGATE = {"Accept": "text/html"}
@@ -193,3 +193,22 @@ def test_under_mod_wsgi_polls_reach_the_daemon_just_before_apaches_pass() -> Non
         assert round((since_start + wait / 1000 + AHEAD) % 1.0, 3) in (0.0, 1.0)
     assert next_poll_ms({}, start, start + 123) == PERIOD_MS
     assert next_poll_ms({"mod_wsgi.process_group": ""}, start, start) == PERIOD_MS
+
+
+def test_a_poll_makes_the_next_request_check_whatever_the_interval(
+    sandbox: Sandbox, gate_kind: str
+) -> None:
+    middleware = sandbox.middleware(hello_app, live_reload=True, interval=3600.0)
+    checks = counting_checks(middleware)
+    client = sandbox.client(middleware)
+    client.get("/")  # the first request checks
+    client.get("/")
+    assert len(checks) == 1
+
+    poll(client)
+    assert len(checks) == 1
+    poll(client)  # the poll after a poll checks: one check per poll, at most
+    assert len(checks) == 2
+    client.get("/")
+    client.get("/")
+    assert len(checks) == 3

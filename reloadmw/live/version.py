@@ -65,6 +65,9 @@ class Watching(NamedTuple):
     restarter: RestartState
     #: Look for changes now (a page about to be rendered shows what this process has).
     check: Callable[[], object]
+    #: Make the next request check, whatever the interval: the next poll is the one
+    #: that restarts (under mod_wsgi, timed to Apache's beat).
+    check_next: Callable[[], object]
 
     def restarting(self) -> bool:
         """A restart of this process is on its way: its code is about to be replaced."""

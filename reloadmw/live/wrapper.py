@@ -68,6 +68,7 @@ class LiveReload:
             log.exception("checking for changes before a page failed; still serving")
 
     def _poll(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        self._watching.check_next()
         failure = self._loader.failure
         body = poll_answer(
             self._watching,
