@@ -46,6 +46,8 @@ class App:
     """An app directory served by Apache, with a module to edit and its marker."""
 
     name = "app"
+    #: The middleware's keyword arguments, as Python source.
+    settings = SETTINGS
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -79,12 +81,12 @@ class Hello(App):
         shutil.copytree(REPO / "examples" / "hello", root, dirs_exist_ok=True)
         script = root / "hello.wsgi"
         text, count = re.subn(
-            r"ReloadMiddleware\(hello, [^)]*\)",
-            f"ReloadMiddleware(hello, {SETTINGS})",
+            r'ReloadMiddleware\("hello_app:application", [^)]*\)',
+            f'ReloadMiddleware("hello_app:application", {self.settings})',
             script.read_text(),
         )
         if count != 1:
-            raise SystemExit(f"cannot set {SETTINGS} in {script}: the example changed")
+            raise SystemExit(f"cannot set {self.settings} in {script}: the example changed")
         script.write_text(text)
 
     @property
@@ -118,13 +120,15 @@ class Django(App):
                 "from django.template.loader import render_to_string\n"
                 "from . import version\n\n\ndef show_version(request):\n"
                 "    page = render_to_string('bench.html').strip()\n"
-                "    return HttpResponse(f'{version.VERSION} {page} {os.getpid()}')\n\n\n"
+                "    return HttpResponse(\n"
+                "        f'<body>{version.VERSION} {page} {os.getpid()}</body>'\n"
+                "    )\n\n\n"
                 "urlpatterns.append(path('', show_version))\n"
             )
         with (site / "wsgi.py").open("a") as wsgi:
             wsgi.write(
                 "\nfrom reloadmw import ReloadMiddleware\n\n"
-                f"application = ReloadMiddleware(application, {SETTINGS})\n"
+                f"application = ReloadMiddleware(application, {self.settings})\n"
                 "reload_required = application.reload_required\n"
             )
         for path in root.rglob("*"):
