@@ -96,26 +96,29 @@ class Response:
         self._tag = tag
         self._restart_due = restart_due
         self._held: tuple[str, Headers, Any] | None = None  # a page being read
-        self._writer: Callable[[bytes], object] | None = None  # the server's, once started
+        self._started = False  # the server has the status and headers
+        self._writer: Callable[[bytes], object] | None = None  # the server's write()
         self._events = False
 
     def start(self, status: str, headers: Headers, exc_info: Any = None) -> Callable[[bytes], Any]:
         """The ``start_response`` the app gets."""
         found = kind(self._method, status, headers)
         self._events = found == "events"
-        if found == "html" and self._writer is None:
+        if found == "html" and not self._started:
             self._held = (status, headers, exc_info)
             return self._write
         self._held = None
+        self._started = True
         self._writer = self._start_response(status, headers, exc_info)
         return self._writer
 
     def _write(self, data: bytes) -> None:
         """A page sent through ``write()`` goes out as it is."""
-        writer = self._release(None)
-        writer(data)
+        self._release(None)
+        assert self._writer is not None, "the server's start_response gave no write()"
+        self._writer(data)
 
-    def _release(self, page: bytes | None) -> Callable[[bytes], object]:
+    def _release(self, page: bytes | None) -> None:
         """Send the held status and headers, with ``Content-Length`` fixed for ``page``."""
         held, self._held = self._held, None
         if held is not None:
@@ -123,13 +126,12 @@ class Response:
             if page is not None and _header(headers, "content-length") is not None:
                 headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
                 headers.append(("Content-Length", str(len(page))))
+            self._started = True
             self._writer = self._start_response(status, headers, exc_info)
-        assert self._writer is not None
-        return self._writer
 
     def body(self, body: Iterable[bytes]) -> Iterable[bytes]:
         """What the server gets for the app's ``body``."""
-        if self._writer is not None and not self._events:
+        if self._started and not self._events:
             return body  # already passed on: not a page, not a stream
         return _Body(self, body)
 
