@@ -293,18 +293,26 @@ def app_dir() -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def main() -> None:
-    print(
-        "end to end under Apache + mod_wsgi daemon mode (2 processes): "
-        f"median (min-max) of {REPEATS}"
-    )
-    for make in (Hello, Django):
+def measured(
+    makers: tuple[type[App], ...], measure: Callable[[App], dict[str, list[float]]]
+) -> Iterator[tuple[App, dict[str, list[float]]]]:
+    """Make each app in a fresh directory, ``measure`` it, print its rows; yield the results."""
+    for make in makers:
         with app_dir() as root:
             app = make(root)
             results = measure(app)
         for what, samples in results.items():
             ms = sorted(round(s * 1e3) for s in samples)
             print(f"  {app.name:20s} {what:46s} {median(samples) * 1e3:5.0f} ms ({ms[0]}-{ms[-1]})")
+        yield app, results
+
+
+def main() -> None:
+    print(
+        "end to end under Apache + mod_wsgi daemon mode (2 processes): "
+        f"median (min-max) of {REPEATS}"
+    )
+    for _, results in measured((Hello, Django), measure):
         target = template_target(results)
         if target is not None:
             print(target)

@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import endtoend  # noqa: E402
-from endtoend import App, Django, Hello, app_dir, median  # noqa: E402
+from endtoend import App, Django, Hello, median  # noqa: E402
 
 from tests.browser import chromium  # noqa: E402
 from tests.rig import ApacheServer  # noqa: E402
@@ -116,13 +116,7 @@ def main() -> None:
         "live reload under Apache + mod_wsgi daemon mode (2 processes, the hook), "
         f"{LIVE}, quiet={QUIET}: median (min-max)"
     )
-    for make in (LiveHello, LiveDjango):
-        with app_dir() as root:
-            app = make(root)
-            results = measure(app)
-        for what, samples in results.items():
-            ms = sorted(round(s * 1e3) for s in samples)
-            print(f"  {app.name:20s} {what:46s} {median(samples) * 1e3:5.0f} ms ({ms[0]}-{ms[-1]})")
+    for app, results in endtoend.measured((LiveHello, LiveDjango), measure):
         cold = median(results["cold start (Apache start to first response)"])
         target = QUIET + PERIOD + cold + SLACK
         got = results["save to seen, open page in Chromium"]
