@@ -217,3 +217,30 @@ def page_text(server: ServerProcess) -> str:
         return http_request(server.port, "/").body.decode()
     except OSError:
         return ""
+
+
+def test_two_processes_that_loaded_different_modules_agree_on_every_page(
+    hello: Path, start_server: StartServer
+) -> None:
+    """Two wsgiref processes over the same code; the second also imported ``extra.py``."""
+    (hello / "extra.py").write_text("EXTRA = True\n")
+    first = hello_servers()["wsgiref"](hello)
+    script = hello / "serve_extra.py"
+    script.write_text(f"import extra\n{(hello / 'serve.py').read_text()}")
+    port = free_port()
+    second = CommandServer(
+        "wsgiref-extra", [sys.executable, str(script), str(port)], port, cwd=hello
+    )
+    backdate(hello)
+    start_server(first)
+    start_server(second)  # started later, as a process started for any other reason
+    one, two = page(first)[1], page(second)[1]
+
+    assert not reloads(poll(second), one) and not reloads(poll(first), two)
+
+    edit(hello / "greeting.py", 'TEXT = "Both"\n')
+    follow(first, one)
+    follow(second, two)
+    one, two = page(first)[1], page(second)[1]
+    assert page(first)[0] == page(second)[0] == "Both"
+    assert not reloads(poll(second), one) and not reloads(poll(first), two)
