@@ -212,3 +212,23 @@ def test_a_poll_makes_the_next_request_check_whatever_the_interval(
     client.get("/")
     client.get("/")
     assert len(checks) == 3
+
+
+def test_while_a_save_settles_the_next_poll_comes_once_it_has() -> None:
+    start = 1_000_000_000_000
+    assert next_poll_ms({}, start, start, settling=0.15) == 200
+    daemon = {"mod_wsgi.process_group": "app"}
+    wait = next_poll_ms(daemon, start, start + int(0.5e9), settling=0.15)
+    assert wait == 350  # the first of Apache's beats after it: 0.85 s after the fork
+    assert next_poll_ms(daemon, start, start + int(0.8e9), settling=0.15) == 1050
+
+
+def test_a_poll_while_a_save_settles_says_when_it_has(sandbox: Sandbox) -> None:
+    middleware = sandbox.middleware(app_modules(sandbox), live_reload=True, quiet=30.0)
+    client = sandbox.client(middleware)  # a long quiet period: the save is still settling
+    edit(sandbox.root / "shared.py", "TEXT = 'two'\n")
+    client.get("/")  # the check that sees it
+
+    answer = poll(client)
+    assert answer["pending"] is True and answer["restarting"] is False
+    assert 29_000 < answer["next"] <= 30_050

@@ -18,11 +18,12 @@ import html
 import ipaddress
 import json
 import re
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping
 from importlib.resources import files
 from urllib.parse import quote
 
-from .cadence import PERIOD_MS
+from .cadence import PERIOD_MS, next_poll_ms
 from .version import Watching
 
 #: The URLs live reload answers itself (below the app's SCRIPT_NAME).
@@ -68,12 +69,19 @@ class Audience:
         return any((mapped or client) in network for network in self._networks)
 
 
-def poll_answer(watching: Watching, failure: str | None, trusted: bool, next_ms: int) -> bytes:
+def next_poll(environ: Mapping[str, object], watching: Watching) -> int:
+    """Milliseconds until the page polls (again): see :mod:`.cadence`."""
+    return next_poll_ms(environ, watching.start_ns, time.time_ns(), watching.settling())
+
+
+def poll_answer(
+    environ: Mapping[str, object], watching: Watching, failure: str | None, trusted: bool
+) -> bytes:
     """The poll's JSON: this process's code version, and (if trusted) what is wrong."""
     answer: dict[str, object] = {
         "version": watching.served(),
         "pending": watching.waiting(),
-        "next": next_ms,
+        "next": next_poll(environ, watching),
     }
     if trusted:
         answer["restarting"] = watching.restarting()
@@ -92,12 +100,13 @@ def _broken(text: str) -> dict[str, object]:
             "message": match["message"]}  # fmt: skip
 
 
-def script_tag(script_name: str, watching: Watching) -> bytes:
+def script_tag(environ: Mapping[str, object], watching: Watching) -> bytes:
     """The tag inserted into a page rendered now."""
-    prefix = quote(script_name)
+    prefix = quote(str(environ.get("SCRIPT_NAME", "")))
     return (
         f'<script src="{prefix}{SCRIPT_PATH}?v={_script_version()}" '
         f'data-poll="{prefix}{POLL_PATH}" data-period="{PERIOD_MS}" '
+        f'data-next="{next_poll(environ, watching)}" '
         f'data-token="{watching.page_token()}" data-pending="{int(watching.waiting())}" defer>'
         "</script>"
     ).encode()

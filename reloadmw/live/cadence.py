@@ -23,12 +23,19 @@ AHEAD = 0.15
 BEAT = 1.0
 
 
-def next_poll_ms(environ: Mapping[str, object], start_ns: int, now_ns: int) -> int:
-    """Milliseconds until the page should poll again: 0.5 to 1.5 s, one second on average."""
+def next_poll_ms(
+    environ: Mapping[str, object], start_ns: int, now_ns: int, settling: float | None = None
+) -> int:
+    """Milliseconds until the page should poll again: 0.5 to 1.5 s, one second on average.
+
+    ``settling``: seconds until a save has been quiet for ``quiet``; then the
+    next poll comes as soon as it has (on Apache's beat: the first after it).
+    """
+    soonest = BEAT / 2 if settling is None else settling + 0.05
     if not environ.get("mod_wsgi.process_group"):
-        return PERIOD_MS
+        return PERIOD_MS if settling is None else round(soonest * 1000)
     since_pass = (now_ns - start_ns) / 1e9 % BEAT
     wait = (BEAT - AHEAD - since_pass) % BEAT
-    if wait < BEAT / 2:
+    while wait < soonest:
         wait += BEAT
     return round(wait * 1000)

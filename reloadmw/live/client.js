@@ -19,7 +19,8 @@
   var KEY = "reloadmw.reloadedFor";
   var overlay = null;
   var shown = "";
-  var quick = false;
+  var quick = 0;
+  var QUICK = 4;
 
   // A reload answered by a process that has not loaded what the reload was for (a module
   // it never imported) would reload again and again: take that version as seen. Not when
@@ -104,15 +105,16 @@
           return;
         }
         show(answer.errors || []);
-        // A restart is on its way: ask again soon, once; else when the server says
-        // (under mod_wsgi, just before Apache's parent respawns dead daemons).
-        quick = Boolean(answer.restarting) && !quick;
-        next(quick ? 200 : Number(answer.next) || period);
+        // A restart is on its way: ask again soon, a few times (an old gunicorn worker
+        // answers on its kept-alive connection for up to a second); else when the
+        // server says (under mod_wsgi, just before Apache's parent respawns daemons).
+        quick = answer.restarting ? quick + 1 : 0;
+        next(quick && quick <= QUICK ? 250 : Number(answer.next) || period);
       }, function () {
         clearTimeout(timer);
         next(period);
       });
   }
 
-  next(period);
+  next(Number(me.getAttribute("data-next")) || period);
 })();

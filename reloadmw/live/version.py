@@ -27,6 +27,7 @@ Times are whole microseconds, exact in a JavaScript number.
 
 from __future__ import annotations
 
+import time
 from typing import Callable, NamedTuple, Protocol
 
 
@@ -43,6 +44,8 @@ class Pending(Protocol):
     broken: dict[str, str]
 
     def __bool__(self) -> bool: ...
+
+    def unsettled(self, now: float) -> float: ...
 
 
 class RestartState(Protocol):
@@ -77,6 +80,11 @@ class Watching(NamedTuple):
     def waiting(self) -> bool:
         """Changes are waiting for a restart (settling, broken, or on their way)."""
         return bool(self.pending) or self.restarting()
+
+    def settling(self) -> float | None:
+        """Seconds until the waiting changes have been quiet long enough, if they have not."""
+        left = self.pending.unsettled(time.time()) if self.pending else 0.0
+        return left if left > 0 else None
 
     def page_token(self) -> int:
         """The token a page rendered now carries (µs)."""

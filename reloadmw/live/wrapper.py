@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol
 
 from ..logs import log
 from .answer import POLL_PATH, SCRIPT_PATH, Audience, failed_page, poll_answer, script, script_tag
-from .cadence import next_poll_ms
 from .inject import Response
 from .version import Watching
 
@@ -54,9 +52,8 @@ class LiveReload:
             self._refresh()
         if self._loader.failure is not None:
             return self._failed(environ, start_response, self._loader.failure)
-        script_name = environ.get("SCRIPT_NAME", "")
         response = Response(
-            environ, start_response, lambda: script_tag(script_name, watching), watching.restarting
+            environ, start_response, lambda: script_tag(environ, watching), watching.restarting
         )
         return response.body(self.app(environ, response.start))
 
@@ -71,10 +68,10 @@ class LiveReload:
         self._watching.check_next()
         failure = self._loader.failure
         body = poll_answer(
+            environ,
             self._watching,
             failure[0] if failure is not None else None,
             self._audience.trusted(environ.get("REMOTE_ADDR")),
-            next_poll_ms(environ, self._watching.start_ns, time.time_ns()),
         )
         return _answer(start_response, "200 OK", "application/json", body, "no-store")
 
@@ -83,7 +80,7 @@ class LiveReload:
     ) -> Iterable[bytes]:
         summary, page = failure
         trusted = self._audience.trusted(environ.get("REMOTE_ADDR"))
-        tag = script_tag(environ.get("SCRIPT_NAME", ""), self._watching)
+        tag = script_tag(environ, self._watching)
         body = failed_page(page, summary if trusted else None, tag)
         return _answer(start_response, "500 Internal Server Error", "text/html", body, "no-store")
 
