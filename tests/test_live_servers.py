@@ -106,7 +106,9 @@ def hello_servers() -> dict[str, Callable[[Path], ServerProcess]]:
         "apache-hook": lambda hello: ApacheServer(hello / "hello.wsgi"),
         "apache-no-hook": apache_without_hook,
         "mod_wsgi-express": lambda hello: ModWsgiExpress(hello / "hello.wsgi"),
-        "gunicorn-sync": lambda hello: gunicorn(hello, module(hello), worker_class="sync"),
+        "gunicorn-sync": lambda hello: gunicorn(
+            hello, module(hello), "--threads", "1", worker_class="sync"
+        ),
         "gunicorn-gthread": lambda hello: gunicorn(hello, module(hello)),
         "uwsgi": uwsgi,
         "wsgiref": plain(
@@ -143,6 +145,11 @@ def test_after_a_save_the_page_reloads_once_when_new_code_serves(
     polls = follow(server, token)
 
     heading, new_token, pending = page(server)
+    if pending and kind.startswith("gunicorn"):
+        # An old worker still accepting during gunicorn's swap took the reload; its page
+        # says it is outdated, so client.js follows once more (docs: Limits). Never twice.
+        polls += follow(server, new_token)
+        heading, new_token, pending = page(server)
     assert (heading, pending) == ("Followed", False), server.logs()
     settle(lambda: not reloads(poll(server), new_token), 2.0, server.describe, poll=0.2)
     print(f"{kind}: reload after {polls} polls")

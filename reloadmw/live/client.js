@@ -25,11 +25,15 @@
   // A reload answered by a process that has not loaded what the reload was for (a module
   // it never imported) would reload again and again: take that version as seen. Not when
   // the page says its own code is about to be replaced.
+  var behind = false;
   try {
     var reloadedFor = Number(sessionStorage.getItem(KEY));
     sessionStorage.removeItem(KEY);
-    if (!pagePending && reloadedFor > base) {
-      base = reloadedFor;
+    if (reloadedFor > base) {
+      // The reload reached a process behind the one that asked for it (gunicorn swapping
+      // its workers, say). If that process knows it, follow soon; else take it as seen.
+      behind = pagePending;
+      base = pagePending ? base : reloadedFor;
     }
   } catch (e) {}
 
@@ -116,5 +120,5 @@
       });
   }
 
-  next(Number(me.getAttribute("data-next")) || period);
+  next(behind ? 250 : Number(me.getAttribute("data-next")) || period);
 })();
