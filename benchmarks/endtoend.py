@@ -46,6 +46,8 @@ class App:
     """An app directory served by Apache, with a module to edit and its marker."""
 
     name = "app"
+    #: The middleware's keyword arguments, as Python source.
+    settings = SETTINGS
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -79,12 +81,12 @@ class Hello(App):
         shutil.copytree(REPO / "examples" / "hello", root, dirs_exist_ok=True)
         script = root / "hello.wsgi"
         text, count = re.subn(
-            r"ReloadMiddleware\(hello, [^)]*\)",
-            f"ReloadMiddleware(hello, {SETTINGS})",
+            r'ReloadMiddleware\("hello_app:application", [^)]*\)',
+            f'ReloadMiddleware("hello_app:application", {self.settings})',
             script.read_text(),
         )
         if count != 1:
-            raise SystemExit(f"cannot set {SETTINGS} in {script}: the example changed")
+            raise SystemExit(f"cannot set {self.settings} in {script}: the example changed")
         script.write_text(text)
 
     @property
@@ -118,13 +120,15 @@ class Django(App):
                 "from django.template.loader import render_to_string\n"
                 "from . import version\n\n\ndef show_version(request):\n"
                 "    page = render_to_string('bench.html').strip()\n"
-                "    return HttpResponse(f'{version.VERSION} {page} {os.getpid()}')\n\n\n"
+                "    return HttpResponse(\n"
+                "        f'<body>{version.VERSION} {page} {os.getpid()}</body>'\n"
+                "    )\n\n\n"
                 "urlpatterns.append(path('', show_version))\n"
             )
         with (site / "wsgi.py").open("a") as wsgi:
             wsgi.write(
                 "\nfrom reloadmw import ReloadMiddleware\n\n"
-                f"application = ReloadMiddleware(application, {SETTINGS})\n"
+                f"application = ReloadMiddleware(application, {self.settings})\n"
                 "reload_required = application.reload_required\n"
             )
         for path in root.rglob("*"):
@@ -289,18 +293,26 @@ def app_dir() -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def main() -> None:
-    print(
-        "end to end under Apache + mod_wsgi daemon mode (2 processes): "
-        f"median (min-max) of {REPEATS}"
-    )
-    for make in (Hello, Django):
+def measured(
+    makers: tuple[type[App], ...], measure: Callable[[App], dict[str, list[float]]]
+) -> Iterator[tuple[App, dict[str, list[float]]]]:
+    """Make each app in a fresh directory, ``measure`` it, print its rows; yield the results."""
+    for make in makers:
         with app_dir() as root:
             app = make(root)
             results = measure(app)
         for what, samples in results.items():
             ms = sorted(round(s * 1e3) for s in samples)
             print(f"  {app.name:20s} {what:46s} {median(samples) * 1e3:5.0f} ms ({ms[0]}-{ms[-1]})")
+        yield app, results
+
+
+def main() -> None:
+    print(
+        "end to end under Apache + mod_wsgi daemon mode (2 processes): "
+        f"median (min-max) of {REPEATS}"
+    )
+    for _, results in measured((Hello, Django), measure):
         target = template_target(results)
         if target is not None:
             print(target)

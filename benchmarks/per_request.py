@@ -25,6 +25,26 @@ def hello(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[b
     return [b"Hello, world!"]
 
 
+def html_page(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """A small HTML page, which live reload gives its script."""
+    start_response("200 OK", [("Content-Type", "text/html"), ("Content-Length", "40")])
+    return [b"<html><body><p>Hello!</p></body></html>\n"]
+
+
+def consumed(app: App) -> App:
+    """``app``, its body read and closed as a server does (the script goes in while it is read)."""
+
+    def call(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        body = app(environ, start_response)
+        chunks = list(body)
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+        return chunks
+
+    return call
+
+
 def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
     return None
 
@@ -71,6 +91,15 @@ def candidates() -> dict[str, App]:
         "class gate": ClassGate(hello),
         "closure gate": closure_gate(hello),
         "ReloadMiddleware": make(ReloadMiddleware),
+        "ReloadMiddleware, live_reload=True": ReloadMiddleware(
+            hello, interval=3600.0, restart=lambda reason: None, live_reload=True
+        ),
+        "  an HTML page, read whole: bare app": consumed(html_page),
+        "  the same page given the script": consumed(
+            ReloadMiddleware(
+                html_page, interval=3600.0, restart=lambda reason: None, live_reload=True
+            )
+        ),
     }
     if IMPLEMENTATION == "c":
         apps["ReloadMiddleware, Python gate"] = make(PyGateMiddleware)

@@ -219,9 +219,12 @@ def run(args: argparse.Namespace) -> None:
         print(f"{'PASS' if ok else 'MISS'}  {text}")
     if not args.no_apache:
         import endtoend
+        import live
 
         print()
         endtoend.main()
+        print()
+        live.main()
 
 
 if __name__ == "__main__":

@@ -61,6 +61,8 @@ class AppLoader:
         self.framework: Framework | None = None
         #: ``time.time()`` when :meth:`load` finished, loaded or failed; None before.
         self.loaded_at: float | None = None
+        #: After a failed load: the error's last line, and the 500 page's text.
+        self.failure: tuple[str, str] | None = None
 
     def load(self) -> WSGIApplication:
         """Load the app (and what its framework loads on a first request); return it."""
@@ -86,9 +88,11 @@ class AppLoader:
             len(files),
         )
         self._watch(files)
-        return _failed_app(self._page(exc))
+        page = self._page(exc)
+        self.failure = ("".join(traceback.format_exception_only(type(exc), exc)).strip(), page)
+        return _failed_app(page.encode("utf-8", "replace"))
 
-    def _page(self, exc: Exception) -> bytes:
+    def _page(self, exc: Exception) -> str:
         text = (
             f"500 Internal Server Error\n\n{prefix()}the application "
             f"{self.name!r} failed to load. Fix the error and save: this process restarts "
@@ -98,7 +102,7 @@ class AppLoader:
             text += "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         else:
             text += "The traceback is in the server's error log; debug=True shows it here.\n"
-        return text.encode("utf-8", "replace")
+        return text
 
 
 def import_string(target: tuple[str, str]) -> object:

@@ -14,6 +14,8 @@ from .endpoint.options import Scope, endpoint_options
 from .frameworks import unhandled, watched_files
 from .gate import Gate
 from .load_taint import LoadTaint
+from .live.version import Watching
+from .live.wrapper import LiveReload
 from .logs import describe, log
 from .options import caller_dir, patterns, seconds
 from .pending import PendingChanges
@@ -73,6 +75,8 @@ class ReloadMiddleware(Gate):
         the app; ``"process"``, the one that got it.
     :param state_dir: directory of the group restart marker; default
         ``<tempdir>/reloadmw-<uid>``.
+    :param live_reload: open HTML pages reload themselves once new code serves and show a
+        broken save (:doc:`live-reload`); ``allow_from`` (default: loopback) sees errors.
 
     .. warning:: Restarting on every save is a development tool. In
        production, leave it off or protect the manual endpoint.
@@ -100,6 +104,7 @@ class ReloadMiddleware(Gate):
         require_https: bool = False,
         scope: Scope = "group",
         state_dir: str | None = None,
+        live_reload: bool = False,
     ) -> None:
         self.interval = seconds("interval", interval)
         self._pending = PendingChanges(seconds("quiet", quiet), precheck)
@@ -111,7 +116,8 @@ class ReloadMiddleware(Gate):
         self._restarter = Restarter(resolve(restart))
         self.root = os.path.abspath(root if root is not None else caller_dir())
         self._ignored = IgnoreRules(patterns("ignore", ignore))
-        self._monitor = make_monitor(backend, process_start_ns(), self._ignored)
+        start = process_start_ns()
+        self._monitor = make_monitor(backend, start, self._ignored)
         self._modules = ModuleFiles(watch_site_packages, self._ignored)
 
         self._lock = threading.RLock()  # one scan at a time; receivers may watch_dir() in it
@@ -125,12 +131,16 @@ class ReloadMiddleware(Gate):
         loaded_at = self._loader.loaded_at or time.time()
         self._taint = LoadTaint(loaded_at, self._pending, self._restarter, self._lock, self._scan)
         self._dispatch: WSGIApplication = self.app
+        if live_reload:
+            due = (self.check, lambda: setattr(self, "_next_check", 0.0))
+            watching = Watching(start, self._monitor, self._pending, self._restarter, *due)
+            self._dispatch = LiveReload(self.app, watching, self._loader, allow_from)
         self._router: Router | None = None
         if options is not None:
             from .endpoint.router import Router  # needs WebOb: imported only with a password
 
             identity = f"{self.root}\0{options.path}"
-            self._router = Router(self.app, self._restarter, options, identity, self._status)
+            self._router = Router(self._dispatch, self._restarter, options, identity, self._status)
             self._dispatch = self._router
 
         self._framework = self._loader.framework

@@ -76,6 +76,7 @@ OPTIONS: dict[str, tuple[Converter, str]] = {
     "require_https": (_bool, _BOOLEAN),
     "scope": (str, "group or process"),
     "state_dir": (str, "a directory"),
+    "live_reload": (_bool, _BOOLEAN),
 }
 
 

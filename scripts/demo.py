@@ -1,7 +1,9 @@
-"""Serve examples/hello under Apache + mod_wsgi daemon mode until Ctrl-C.
+"""Serve examples/hello under Apache + mod_wsgi daemon mode, with live reload, until Ctrl-C.
 
 Run through ``make demo`` (``PORT=8080 make demo`` picks the port). It uses
 the test rig's ApacheServer, so the demo runs exactly what the tests run.
+examples/hello/hello.wsgi turns ``live_reload`` on: the open page follows
+each save by itself, and shows a save that does not compile.
 """
 
 from __future__ import annotations
@@ -47,9 +49,12 @@ def main() -> int:
     try:
         server.wait_ready()
         print(
-            f"\nreloadmw demo: Apache + mod_wsgi daemon mode (2 processes x 4 threads)\n"
+            f"\nreloadmw demo: Apache + mod_wsgi daemon mode (2 processes x 4 threads), "
+            f"live reload on\n"
             f"  open      {server.url}\n"
-            f"  edit      {HELLO / 'greeting.py'}  (change TEXT, save, reload the page)\n"
+            f"  then      edit examples/hello/greeting.py and watch the page change\n"
+            f"            ({HELLO / 'greeting.py'}: change TEXT and save; no click needed.\n"
+            f"            A syntax error shows on the page, and so does a broken import)\n"
             f"  error log {server.error_log}\n"
             f"Press Ctrl-C to stop. The app's log follows:\n",
             flush=True,

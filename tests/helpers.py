@@ -283,6 +283,10 @@ class SpyMonitor:
     def __len__(self) -> int:
         return len(self.inner)
 
+    @property
+    def newest_ns(self) -> int:
+        return self.inner.newest_ns
+
     def close(self) -> None:
         self.inner.close()
 

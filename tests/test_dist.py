@@ -62,11 +62,12 @@ def test_dist_builds_an_sdist_a_platform_wheel_a_manylinux_wheel_and_a_pure_whee
     ), "a new Python or glibc symbol may change the manylinux tag; read auditwheel's output"
 
 
-def test_every_wheel_holds_every_subpackage(dist: Path) -> None:
+def test_every_wheel_holds_every_subpackage_and_the_live_reload_script(dist: Path) -> None:
     packages = sorted(
         str(path.parent.relative_to(REPO)) + "/__init__.py"
         for path in (REPO / "reloadmw").rglob("__init__.py")
     )
+    packages.append("reloadmw/live/client.js")  # package data: the live-reload script
     for wheel in dist.glob("*.whl"):
         with zipfile.ZipFile(wheel) as archive:
             held = set(archive.namelist())

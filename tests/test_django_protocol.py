@@ -143,6 +143,20 @@ def test_a_template_edit_renders_at_once_without_a_restart(
     assert sandbox.restarts.reasons == []
 
 
+def test_with_live_reload_a_template_edit_makes_open_pages_reload_without_a_restart(
+    sandbox: Sandbox, application: Any, project: DjangoProject
+) -> None:
+    client = served(sandbox, application, live_reload=True)
+    client.get("/")
+    before = client.get("/__reloadmw__/live").json
+    edit(project.app_template, "live edit\n")
+
+    assert client.get("/").json["app_template"] == "live edit"  # this request's check took it
+    after = client.get("/__reloadmw__/live").json
+    assert after["version"] > before["version"] and not after["pending"]  # client.js reloads
+    assert sandbox.restarts.reasons == []
+
+
 def test_a_new_template_file_in_a_watched_directory_renders_without_a_restart(
     sandbox: Sandbox, application: Any, project: DjangoProject
 ) -> None:

@@ -1,3 +1,3 @@
-"""Edit TEXT and reload the page: the daemon processes restart with the new text."""
+"""Edit TEXT and save: the open page shows the new text, with no click."""
 
-TEXT = "Hello from reloadmw! Edit examples/hello/greeting.py and reload this page."
+TEXT = "Hello from reloadmw! Edit examples/hello/greeting.py and watch the page change."

@@ -6,6 +6,7 @@ import os
 import signal
 from collections.abc import Sequence
 
+from .fast_exit import exit_after_atexit_handlers
 from .strategy import WarnOnly
 
 
@@ -14,12 +15,14 @@ class SignalSelf:
 
     mod_wsgi treats it as a graceful shutdown: requests in flight get up to
     ``shutdown-timeout`` seconds to finish, then a fresh process is started.
+    The process ends once its atexit handlers ran (:mod:`.fast_exit`).
     """
 
     name = "mod_wsgi-daemon"
     exits_process = True
 
     def __call__(self, reason: Sequence[str]) -> None:
+        exit_after_atexit_handlers()
         os.kill(os.getpid(), signal.SIGINT)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Callable
 
 from ..logs import log
+from .fast_exit import exit_after_atexit_handlers
 from .registry import choose
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ class Restarter:
         """mod_wsgi's hook answers True: mod_wsgi itself restarts the process."""
         self.requested = True
         self.count += 1
+        exit_after_atexit_handlers()
 
     def fire(self, strategy: Strategy, reason: Sequence[str]) -> None:
         """Restart now with ``strategy`` (the caller holds the claim)."""

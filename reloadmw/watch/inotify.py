@@ -87,6 +87,10 @@ class InotifyMonitor:
     def __len__(self) -> int:
         return len(self._table)
 
+    @property
+    def newest_ns(self) -> int:
+        return self._table.newest_ns
+
     def fileno(self) -> int:
         """The inotify file descriptor."""
         return self._fd

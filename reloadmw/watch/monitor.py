@@ -37,6 +37,10 @@ class Monitor(Protocol):
     def __len__(self) -> int:
         """Return how many files are watched."""
 
+    @property
+    def newest_ns(self) -> int:
+        """The newest file version (ns) among the baselines before the start and the changes."""
+
     def close(self) -> None:
         """Release any OS resources."""
 

@@ -53,6 +53,9 @@ class StampTable:
         #: paths that were symlinks at their first stat: their target may live
         #: in a directory that no inotify watch sees.
         self.links: set[str] = set()
+        #: The newest file version this process knows (ns): each baseline that predates
+        #: the start and each change seen since. The same in every process of an app.
+        self.newest_ns = 0
 
     def __len__(self) -> int:
         return len(self.stamps) + len(self.fresh)
@@ -93,9 +96,13 @@ class StampTable:
                 new = self._unstattable(path, exc, old)
             if new != old:
                 stamps[path] = new
+                if new is None:
+                    changed[path] = now
+                    continue
                 # ctime, which no tool can set back, dates a restored older copy
                 # (cp -p, tar, rsync -t) to when it was written.
-                changed[path] = now if new is None else min(max(new[0], st.st_ctime_ns) / 1e9, now)
+                changed[path] = min(max(new[0], st.st_ctime_ns) / 1e9, now)
+                self.newest_ns = max(self.newest_ns, int(changed[path] * 1e9))
 
     def compare_paths(self, paths: Iterable[str], changed: Changes, now: float) -> None:
         """:meth:`compare` for some of the watched paths (others are skipped)."""
@@ -123,6 +130,8 @@ class StampTable:
             self.stamps[path] = stamp
             if stamp is not None and self._start_ns < stamp[0] <= now_ns:
                 changed[path] = stamp[0] / 1e9
+            elif stamp is not None:  # loaded as it is; ctime dates a restored older copy
+                self.newest_ns = max(self.newest_ns, stamp[0], st.st_ctime_ns)
 
     def relist(
         self, dirs: Iterable[str], changed: Changes, now: float, force: bool = False

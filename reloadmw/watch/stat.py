@@ -24,6 +24,10 @@ class StatMonitor:
     def __len__(self) -> int:
         return len(self._table)
 
+    @property
+    def newest_ns(self) -> int:
+        return self._table.newest_ns
+
     def add_files(self, paths: Sequence[str]) -> None:
         self._table.add(paths)
 
