@@ -59,6 +59,10 @@ class AutoMonitor:
     def __len__(self) -> int:
         return len(self._inotify)
 
+    @property
+    def newest_ns(self) -> int:
+        return self._inotify.newest_ns
+
     def add_files(self, paths: Sequence[str]) -> None:
         self._inotify.add_files(paths)
 
