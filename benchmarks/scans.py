@@ -119,7 +119,7 @@ def median(values: list[float]) -> float:
 
 def watched(mw: ReloadMiddleware) -> list[str]:
     """The files ``mw`` stats on each check: the floor loops over exactly these."""
-    return list(mw._monitor._table.stamps)  # type: ignore[attr-defined]
+    return list(mw._scanner.monitor._table.stamps)  # type: ignore[attr-defined]
 
 
 def run(n: int, rounds: int, root: Path) -> dict[str, Any]:
@@ -196,7 +196,7 @@ def memory_per_file(backend: str) -> float:
     mw = middleware(backend)
     used = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
-    return used / len(mw._monitor)
+    return used / len(mw._scanner.monitor)
 
 
 def main() -> None:

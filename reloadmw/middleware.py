@@ -4,33 +4,32 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Callable, Literal
 
 from .app_loader import AppLoader
 from .endpoint.options import Scope, endpoint_options
-from .frameworks import unhandled, watched_files
 from .gate import Gate
-from .load_taint import LoadTaint
 from .live.version import Watching
 from .live.wrapper import LiveReload
+from .load_taint import LoadTaint
 from .logs import describe, log
 from .options import caller_dir, patterns, seconds
 from .pending import PendingChanges
 from .restart.registry import resolve
 from .restart.restarter import Restarter
 from .restart.strategy import StrategyName
+from .scanner import Scanner
 from .watch.modules import ModuleFiles
 from .watch.monitor import Backend, make_monitor
-from .watch.patterns import DEFAULT_IGNORE, IgnoreRules, Tree, parse_track
+from .watch.patterns import DEFAULT_IGNORE, IgnoreRules, parse_track
 from .watch.start_time import process_start_ns
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-    from .endpoint.router import Router, WatchStatus
+    from .endpoint.router import Router
 
 _monotonic = time.monotonic
 
@@ -107,54 +106,48 @@ class ReloadMiddleware(Gate):
         live_reload: bool = False,
     ) -> None:
         self.interval = seconds("interval", interval)
-        self._pending = PendingChanges(seconds("quiet", quiet), precheck)
-        # Validated before the monitor opens any OS resource.
-        self._loader = AppLoader(app, factory, debug, self._watch_failed_load)
+        self._pending = pending = PendingChanges(seconds("quiet", quiet), precheck)
+        self._loader = AppLoader(
+            app, factory, debug, lambda files: scanner.watch_failed_load(files)
+        )
         options = endpoint_options(
             password, endpoint, allow_from, require_https, scope, state_dir, allow_hosts
         )
         self._restarter = Restarter(resolve(restart))
         self.root = os.path.abspath(root if root is not None else caller_dir())
-        self._ignored = IgnoreRules(patterns("ignore", ignore))
+        tracking = [parse_track(pattern, self.root) for pattern in patterns("track", track)]
+        ignored = IgnoreRules(patterns("ignore", ignore))
+        # Every option is checked: from here on OS resources are opened, and the app loaded.
         start = process_start_ns()
-        self._monitor = make_monitor(backend, start, self._ignored)
-        self._modules = ModuleFiles(watch_site_packages, self._ignored)
-
-        self._lock = threading.RLock()  # one scan at a time; receivers may watch_dir() in it
+        monitor = make_monitor(backend, start, ignored)
+        self._scanner = scanner = Scanner(
+            monitor, ModuleFiles(watch_site_packages, ignored), pending
+        )
         self._next_check = 0.0  # monotonic time of the next due check
         self._hooked = False  # mod_wsgi calls reload_required before each request
-        self.last_check: float | None = None
-        for pattern in patterns("track", track):
-            self.track(pattern)
-        tracked = len(self._monitor)
+        for watched in tracking:
+            scanner.watch(watched)
+        tracked = len(monitor)
         self.app = self._loader.load()  # the import string or factory: loaded here, up front
         loaded_at = self._loader.loaded_at or time.time()
-        self._taint = LoadTaint(loaded_at, self._pending, self._restarter, self._lock, self._scan)
+        self._taint = LoadTaint(loaded_at, pending, self._restarter, scanner.lock, self._scan)
         self._dispatch: WSGIApplication = self.app
         if live_reload:
             due = (self.check, lambda: setattr(self, "_next_check", 0.0))
-            watching = Watching(start, self._monitor, self._pending, self._restarter, *due)
+            watching = Watching(start, monitor, pending, self._restarter, *due)
             self._dispatch = LiveReload(self.app, watching, self._loader, allow_from)
         self._router: Router | None = None
         if options is not None:
             from .endpoint.router import Router  # needs WebOb: imported only with a password
 
             identity = f"{self.root}\0{options.path}"
-            self._router = Router(self._dispatch, self._restarter, options, identity, self._status)
+            self._router = Router(
+                self._dispatch, self._restarter, options, identity, scanner.status
+            )
             self._dispatch = self._router
-
-        self._framework = self._loader.framework
-        loaded = len(self._monitor)
-        if self._framework is not None:
-            self._framework.start(self._watch)  # Django: sends autoreload_started
-        registered = len(self._monitor) - loaded
+        registered = scanner.register(self._loader.framework)
         self.check()
-        log.info(
-            "watching %s with the %s backend, checking at most every %gs",
-            watched_files(len(self._monitor), tracked, registered, self._framework),
-            self._monitor.name,
-            self.interval,
-        )
+        scanner.log_start(tracked, registered, self.interval)
 
     @property
     def restarts(self) -> int:
@@ -229,19 +222,17 @@ class ReloadMiddleware(Gate):
         The restart itself is left to the next request, which sends it once
         its response is complete.
         """
-        with self._lock:
+        with self._scanner.lock:
             return self._scan()
+
+    @property
+    def last_check(self) -> float | None:
+        """``time.time()`` when the last check ended; None before the first."""
+        return self._scanner.last_check
 
     def track(self, pattern: str) -> None:
         """Also watch a file, a directory (recursively) or a glob, from now on."""
-        self._watch(parse_track(pattern, self.root))
-
-    def _watch(self, watched: str | Tree) -> None:
-        with self._lock:
-            if isinstance(watched, str):
-                self._monitor.add_files([watched])
-            else:
-                self._monitor.add_tree(watched)
+        self._scanner.watch(parse_track(pattern, self.root))
 
     def close(self) -> None:
         """Stop watching and release the monitor's OS resources (an inotify descriptor).
@@ -249,13 +240,13 @@ class ReloadMiddleware(Gate):
         Needed only by code that builds many middlewares in one process, such
         as tests; after it, no change is detected any more.
         """
-        with self._lock:
-            self._next_check = math.inf
-            self._monitor.close()
+        self._next_check = math.inf
+        self._scanner.close()
 
     def _check_due(self) -> list[str] | None:
         """Scan if no other thread is; return the reason if this request must restart."""
-        if not self._lock.acquire(blocking=False):
+        lock = self._scanner.lock
+        if not lock.acquire(blocking=False):
             return None  # another thread is scanning; do not wait for it
         try:
             now = _monotonic()
@@ -268,17 +259,11 @@ class ReloadMiddleware(Gate):
             log.exception("checking for changes failed; still serving")
             return None
         finally:
-            self._lock.release()
+            lock.release()
 
     def _scan(self) -> list[str]:
-        new_modules = self._modules.new_files()
-        if new_modules:
-            self._monitor.add_files(new_modules)
-        changes = self._monitor.poll()
-        self.last_check = time.time()
-        changes = unhandled(self._framework, changes)  # a template edit, say: no restart
-        self._pending.add(changes)
-        self._taint.note(changes, new_modules)
+        changes, first_watched = self._scanner.scan()
+        self._taint.note(changes, first_watched)
         return list(changes)
 
     def _claim(self, now: float) -> list[str] | None:
@@ -293,17 +278,3 @@ class ReloadMiddleware(Gate):
         if not pending.compiles() or not self._restarter.claim():
             return None
         return pending.take()
-
-    def _watch_failed_load(self, files: Sequence[str]) -> None:
-        """Watch the files in the traceback of an app that failed to load."""
-        wanted = self._modules.wanted(list(files))
-        with self._lock:
-            self._monitor.add_files(wanted)
-
-    def _status(self) -> WatchStatus:
-        """What the endpoint's status answer says about watching."""
-        return {
-            "watched_files": len(self._monitor),
-            "last_check": self.last_check,
-            "pending_changes": self._pending.paths(),
-        }

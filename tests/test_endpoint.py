@@ -222,7 +222,7 @@ def test_get_with_password_returns_status(make: MakeMiddleware) -> None:
     assert status["process_group"] == "app"
     assert status["strategy"] == "Restarts"
     assert status["scope"] == "group"
-    assert status["watched_files"] == len(middleware._monitor)
+    assert status["watched_files"] == len(middleware._scanner.monitor)
     assert status["last_check"] == middleware.last_check
     assert status["pending_changes"] == []
     assert status["restarts"] == 1

@@ -21,7 +21,7 @@ def app(environ, start_response):
 
 middleware = ReloadMiddleware(app, interval=0)
 body = b"".join(middleware({{"PATH_INFO": "/"}}, lambda status, headers: None))
-print(body.decode(), middleware._monitor.name, sorted(
+print(body.decode(), middleware._scanner.monitor.name, sorted(
     name for name in sys.modules if name.split(".")[0] in ("webob", "inotify_simple", "paste")
 ))
 """
