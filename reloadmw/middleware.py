@@ -43,7 +43,7 @@ class ReloadMiddleware(Gate):
     mod_wsgi daemon mode, export ``reload_required`` for a restart before it.
 
     :param app: the WSGI app, or an import string such as ``"mysite.wsgi:application"``,
-        imported on the first request: an app whose import fails then answers 500.
+        loaded when the middleware is made: an app whose import fails then answers 500.
     :param interval: seconds between two checks; ``0`` checks on every request.
     :param track: more files, directories (recursively; a new file counts) or globs such
         as ``static/**/*.css`` to watch, relative to ``root``.
@@ -72,8 +72,8 @@ class ReloadMiddleware(Gate):
     :param require_https: refuse plain http to the endpoint, except from loopback.
     :param scope: what a POST to the endpoint restarts: ``"group"``, every process of
         the app; ``"process"``, the one that got it.
-    :param state_dir: directory of the group restart marker; default
-        ``<tempdir>/reloadmw-<uid>``.
+    :param state_dir: directory of the group restart marker and the shared failure count;
+        default ``$XDG_RUNTIME_DIR/reloadmw``, else ``<tempdir>/reloadmw-<uid>``.
     :param live_reload: open HTML pages reload themselves once new code serves and show a
         broken save (:doc:`live-reload`); ``allow_from`` (default: loopback) sees errors.
 
