@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import textwrap
+from pathlib import Path
 
 #: A process that looks like a mod_wsgi daemon to reloadmw, arms the fast exit and exits.
 SCRIPT = """\
@@ -17,6 +19,8 @@ class Teardown:
         print("module teardown ran", flush=True)
 
 keep = Teardown()
+unflushed = open(sys.argv[1], "w")  # left open, its text still in the buffer
+unflushed.write("written before the exit\\n")
 atexit.register(lambda: print("the app's atexit handler ran", flush=True))
 exit_after_atexit_handlers()
 {later}
@@ -27,7 +31,13 @@ LATER = 'atexit.register(lambda: print("a later handler ran", flush=True))'
 
 def run(group: str, status: int, later: str = "") -> subprocess.CompletedProcess[str]:
     code = textwrap.dedent(SCRIPT.format(group=group, status=status, later=later))
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    with tempfile.TemporaryDirectory() as directory:
+        left_open = Path(directory, "left-open.txt")
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(left_open)], capture_output=True, text=True
+        )
+        assert left_open.read_text() == "written before the exit\n", done.stderr
+    return done
 
 
 def test_a_daemon_process_ends_after_its_atexit_handlers_without_module_teardown() -> None:

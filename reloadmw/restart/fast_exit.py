@@ -8,12 +8,17 @@ takes about 0.3 s (measured under Apache: "Terminating Python runtime" to
 successor only once it has seen the exit, at its once-a-second pass: so
 those 0.3 s often cost a whole second. Only a restart that reloadmw asked
 for is shortened; an Apache stop or restart finalizes as usual.
+
+The one part of the teardown that could lose data is done first: files the
+app left open get their buffers written, as their finalizers would.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
+import io
 import os
 import sys
 
@@ -50,7 +55,17 @@ def _exit_now() -> None:
     try:
         atexit._run_exitfuncs()
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
+        flush_open_files()
         os._exit(0)
+
+
+#: The file objects whose finalizer writes a buffer (text files hold one over their binary one).
+_BUFFERED = (io.TextIOWrapper, io.BufferedWriter, io.BufferedRandom)
+
+
+def flush_open_files() -> None:
+    """Write the buffers of every open file, as their finalizers would have (stdout too)."""
+    for obj in gc.get_objects():
+        if isinstance(obj, _BUFFERED) and not obj.closed:
+            with contextlib.suppress(Exception):
+                obj.flush()
