@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import importlib.util
 import json
@@ -202,3 +203,28 @@ def test_import_during_the_walk_over_sys_modules_causes_no_error(
     monkeypatch.setitem(sys.modules, "rmw_inspected", ImportsWhenInspected())
     assert modules.new_files() == []
     assert modules.new_files() == [str(source)]
+
+
+def test_an_import_a_garbage_collection_runs_mid_scan_is_no_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A collection can start at any allocation, and its callbacks and finalizers run
+    # Python code: here, an import (another thread's, when the finalizer switches).
+    files = module_files()
+    imported: list[str] = []
+
+    def import_during_a_collection(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and len(imported) < 3:
+            name = f"rmw_gc_import_{len(imported)}"
+            imported.append(name)
+            monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+
+    threshold = gc.get_threshold()
+    gc.callbacks.append(import_during_a_collection)
+    gc.set_threshold(1)  # a collection at nearly every allocation
+    try:
+        files.new_files()
+    finally:
+        gc.set_threshold(*threshold)
+        gc.callbacks.remove(import_during_a_collection)
+    assert imported

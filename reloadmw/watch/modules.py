@@ -47,8 +47,11 @@ class ModuleFiles:
             return []
         self._last = last
         found = []
-        # A snapshot: other threads import while we walk.
-        for name, module in list(modules.items()):
+        # A snapshot, as other threads import while we walk. Not list(items()): each
+        # (name, module) tuple it makes can start the garbage collector, whose
+        # finalizers can let another thread import mid-copy ("dictionary changed size
+        # during iteration"). dict.copy() makes no object per entry.
+        for name, module in modules.copy().items():
             if name in self._seen:
                 continue
             self._seen.add(name)
