@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import time
 import traceback
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Callable
@@ -59,8 +58,6 @@ class AppLoader:
         self._watch = watch
         #: The framework of the loaded app, if recognised; None also after a failed load.
         self.framework: Framework | None = None
-        #: ``time.time()`` when :meth:`load` finished, loaded or failed; None before.
-        self.loaded_at: float | None = None
         #: After a failed load: the error's last line, and the 500 page's text.
         self.failure: tuple[str, str] | None = None
 
@@ -75,7 +72,6 @@ class AppLoader:
             app = self._failed(exc)
         else:
             self.framework = framework
-        self.loaded_at = time.time()
         return app
 
     def _failed(self, exc: Exception) -> WSGIApplication:

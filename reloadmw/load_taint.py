@@ -4,10 +4,15 @@ A process that imports its code while a burst of saves (``git checkout``, a
 formatter) is being written can hold some modules old and some new. It is
 *tainted* when:
 
-- a watched file changed between the process start and the end of its load
-  (``AppLoader.loaded_at``): the load may have read part of a burst; or
+- the process's first scan, made right after its load, finds a change: a
+  watched file was saved after the process started (the monitor's baseline),
+  so the load may have read part of a burst; or
 - a module imported after the load (by a request) had already changed when it
   was first watched: it may have come in new among old ones.
+
+No clock is compared: a file's timestamp comes from the kernel's coarse clock,
+which can lag ``time.time()`` by a tick, so a save just after the load could
+look older than it.
 
 mod_wsgi's ``reload_required`` hook then holds the request until the files
 have been quiet for ``quiet`` seconds, at most :data:`MAX_HOLD`, and answers
@@ -42,7 +47,6 @@ _monotonic = time.monotonic
 class LoadTaint:
     """Decides whether this process's code may be mixed, and holds the hook while it is.
 
-    :param loaded_at: ``time.time()`` when the app's load ended.
     :param pending: the changes not yet restarted for.
     :param restarter: owner of "a restart is under way".
     :param lock: the middleware's scan lock, taken only for each look.
@@ -51,33 +55,32 @@ class LoadTaint:
 
     def __init__(
         self,
-        loaded_at: float,
         pending: PendingChanges,
         restarter: Restarter,
         lock: threading.RLock,
         scan: Callable[[], object],
     ) -> None:
-        self.loaded_at = loaded_at
         self._pending = pending
         self._restarter = restarter
         self._lock = lock
         self._scan = scan
         #: True once a change shows the code may be mixed; it stays so in this process.
         self.tainted = False
+        self._first = True  # the next scan is the process's first, right after its load
 
     def note(self, changes: Mapping[str, float], first_seen: Iterable[str]) -> None:
         """Take one scan's changes (path -> time) and the module files it watched first."""
+        first, self._first = self._first, False
         if self.tainted or not changes:
             return
-        during = [path for path, at in changes.items() if at <= self.loaded_at]
-        imported = [path for path in first_seen if path in changes]
-        if during or imported:
+        suspects = list(changes) if first else [p for p in first_seen if p in changes]
+        if suspects:
             self.tainted = True
             log.info(
                 "%s changed while this process was loading its code, which may mix old and new "
                 "versions; it serves no request through mod_wsgi's reload_required hook, and "
                 "restarts once no watched file has changed for %gs",
-                describe(during or imported),
+                describe(suspects),
                 self._pending.quiet,
             )
 

@@ -129,8 +129,7 @@ class ReloadMiddleware(Gate):
             scanner.watch(watched)
         tracked = len(monitor)
         self.app = self._loader.load()  # the import string or factory: loaded here, up front
-        loaded_at = self._loader.loaded_at or time.time()
-        self._taint = LoadTaint(loaded_at, pending, self._restarter, scanner.lock, self._scan)
+        self._taint = LoadTaint(pending, self._restarter, scanner.lock, self._scan)
         self._dispatch: WSGIApplication = self.app
         if live_reload:
             due = (self.check, lambda: setattr(self, "_next_check", 0.0))
