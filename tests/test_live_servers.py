@@ -145,14 +145,18 @@ def test_after_a_save_the_page_reloads_once_when_new_code_serves(
     polls = follow(server, token)
 
     heading, new_token, pending = page(server)
-    if pending and kind.startswith("gunicorn"):
-        # An old worker still accepting during gunicorn's swap took the reload; its page
-        # says it is outdated, so client.js follows once more (docs: Limits). Never twice.
+    outdated = 0
+    while kind.startswith("gunicorn") and heading != "Followed" and outdated < 10:
+        # During gunicorn's swap an old worker accepts until the arbiter's SIGTERM reaches
+        # it, and on a busy machine that can take a while. Its page must say it is outdated,
+        # so that client.js follows again (docs: Limits), never stop on old code.
+        assert pending, (heading, server.logs())
+        outdated += 1
         polls += follow(server, new_token)
         heading, new_token, pending = page(server)
-    assert (heading, pending) == ("Followed", False), server.logs()
+    assert (heading, pending) == ("Followed", False), (outdated, server.logs())
     settle(lambda: not reloads(poll(server), new_token), 2.0, server.describe, poll=0.2)
-    print(f"{kind}: reload after {polls} polls")
+    print(f"{kind}: reload after {polls} polls, {outdated} more for a page of old code")
 
 
 def test_an_event_stream_ends_when_the_restart_is_due_under_apache(
