@@ -640,15 +640,20 @@ def write_probe_module(app: ProbeApp) -> str:
 def gunicorn(
     directory: Path, app: str, *options: str, worker_class: str = "gthread"
 ) -> CommandServer:
-    """gunicorn with 2 workers x 4 threads serving the import string ``app`` from ``directory``."""
+    """gunicorn with 2 workers serving the import string ``app`` from ``directory``.
+
+    gthread workers get 4 threads. A sync worker gets 1: gunicorn quietly runs
+    gthread instead when a sync worker is given more.
+    """
     port = free_port()
+    threads = 4 if worker_class == "gthread" else 1
     return CommandServer(
         "gunicorn",
         [
             str(Path(sys.executable).parent / "gunicorn"),
             "--workers", "2",
             "--worker-class", worker_class,
-            "--threads", "4",
+            "--threads", str(threads),
             "--bind", f"127.0.0.1:{port}",
             "--graceful-timeout", "20",
             "--no-control-socket",

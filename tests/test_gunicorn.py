@@ -35,6 +35,7 @@ def test_module_edit_gives_new_code_from_every_worker_and_no_failed_request(
     server = start_server(probe_gunicorn(app, worker_class))
     old = daemon_pids(server)
     assert {version for _, version in app.imports()} == {"1"}
+    assert f"Using worker: {worker_class}" in server.logs()
 
     with Traffic(server.port) as traffic:
         app.set_version("2")

@@ -106,9 +106,7 @@ def hello_servers() -> dict[str, Callable[[Path], ServerProcess]]:
         "apache-hook": lambda hello: ApacheServer(hello / "hello.wsgi"),
         "apache-no-hook": apache_without_hook,
         "mod_wsgi-express": lambda hello: ModWsgiExpress(hello / "hello.wsgi"),
-        "gunicorn-sync": lambda hello: gunicorn(
-            hello, module(hello), "--threads", "1", worker_class="sync"
-        ),
+        "gunicorn-sync": lambda hello: gunicorn(hello, module(hello), worker_class="sync"),
         "gunicorn-gthread": lambda hello: gunicorn(hello, module(hello)),
         "uwsgi": uwsgi,
         "wsgiref": plain(
