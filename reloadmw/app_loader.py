@@ -7,8 +7,9 @@ otherwise load on its first request (Django: the URLconf, and with it the
 views), so that a process holds all its code before any edit.
 
 If that raises, the process is *not* stranded: it answers 500 and watches the
-files named in the traceback, and the middleware restarts it once one of
-them changes.
+files named in the traceback, and where each module it could not find would
+be, and the middleware restarts it once one of them changes (or appears, as
+a deleted module does when ``git checkout`` puts it back).
 
 It never tries to load the app a second time in the same process. A failed
 import can leave half-initialised state behind that a retry trips over:
@@ -22,8 +23,10 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
+import sys
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Callable
 
 from .frameworks import Framework, recognise
@@ -31,6 +34,9 @@ from .logs import log, prefix
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+#: ``from a import b`` where package ``a`` has no module ``b`` (nor a name ``b``).
+_CANNOT_IMPORT = re.compile(r"cannot import name '([\w.]+)'")
 
 
 class AppLoader:
@@ -83,7 +89,7 @@ class AppLoader:
             self.name,
             len(files),
         )
-        self._watch(files)
+        self._watch(files + missing_module_files(exc))
         page = self._page(exc)
         self.failure = ("".join(traceback.format_exception_only(type(exc), exc)).strip(), page)
         return _failed_app(page.encode("utf-8", "replace"))
@@ -129,18 +135,53 @@ def _loading(
 def traceback_files(exc: BaseException) -> list[str]:
     """The real files named by ``exc``'s traceback, its causes, and a SyntaxError's file."""
     files: dict[str, None] = {}
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for current in _chain(exc):
         names = [frame.filename for frame in traceback.extract_tb(current.__traceback__)]
         if isinstance(current, SyntaxError) and current.filename:
             names.append(current.filename)
         for name in names:
             if os.path.isabs(name) and os.path.isfile(name):
                 files[name] = None
-        current = current.__cause__ or current.__context__
     return list(files)
+
+
+def missing_module_files(exc: BaseException) -> list[str]:
+    """Where each module that ``exc`` (or its causes) could not find would be found.
+
+    For ``a.b`` that is ``b.py`` and ``b/__init__.py`` in each directory of
+    package ``a``; for a top-level module, in each directory of ``sys.path``.
+    Both ``import a.b`` and ``from a import b`` name it.
+    """
+    files: dict[str, None] = {}
+    for name in filter(None, map(_missing_module, _chain(exc))):
+        parent, _, last = name.rpartition(".")
+        package = sys.modules.get(parent) if parent else None
+        places = getattr(package, "__path__", None) if parent else sys.path
+        for place in places or ():
+            directory = os.path.abspath(place) if isinstance(place, str) else ""
+            if os.path.isdir(directory):
+                files[os.path.join(directory, f"{last}.py")] = None
+                files[os.path.join(directory, last, "__init__.py")] = None
+    return list(files)
+
+
+def _missing_module(exc: BaseException) -> str | None:
+    """The module ``exc`` says is missing: ``a.b`` for ``import a.b`` and ``from a import b``."""
+    if isinstance(exc, ModuleNotFoundError):
+        return exc.name
+    name = getattr(exc, "name", None)
+    found = _CANNOT_IMPORT.match(str(exc)) if isinstance(exc, ImportError) and name else None
+    return f"{name}.{found[1]}" if found else None
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, then its causes (or contexts), each once."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
 
 def _failed_app(page: bytes) -> WSGIApplication:

@@ -128,6 +128,22 @@ def edit(path: Path, text: str, *, atomic: bool = False) -> Path:
     return path
 
 
+def files_dated_after(directory: Path, ns: int) -> None:
+    """Wait until a file written in ``directory`` is dated after ``ns`` (wall clock).
+
+    The kernel dates files with a coarse clock that can lag ``time.time_ns()``
+    by a tick: a change made just after ``ns`` may otherwise be dated before it.
+    """
+    probe = directory / ".clock-probe"
+
+    def dated_after() -> bool:
+        probe.write_text("")
+        return probe.stat().st_ctime_ns > ns
+
+    wait_until(dated_after, poll=0.001)
+    probe.unlink()
+
+
 def read_lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 

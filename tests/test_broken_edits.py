@@ -199,6 +199,45 @@ def test_the_file_that_broke_the_import_is_watched_and_its_fix_restarts_once(
     assert sandbox.restarts.reasons == [[str(version_file)]]
 
 
+IMPORTS_A_SUBMODULE = {
+    "import a.b": "import shoppkg.tax as tax\n",
+    "from a import b": "from shoppkg import tax\n",
+}
+
+
+def test_a_deleted_module_put_back_restarts_the_process_that_could_not_import_it(
+    sandbox: Sandbox,
+) -> None:
+    """As ``rm`` then ``git checkout``: the missing file is watched where it would be."""
+    version_file = sandbox.write_app()
+    version_file.unlink()
+    client = sandbox.client(sandbox.middleware("webapp:application", debug=True))
+    assert "No module named 'webapp_version'" in client.get("/", status=500).text
+    client.get("/", status=500)
+    assert sandbox.restarts.reasons == []
+
+    sandbox.write(version_file.name, "VERSION = '1'\n")
+    client.get("/", status=500)
+
+    assert sandbox.restarts.reasons == [[str(version_file)]]
+
+
+@pytest.mark.parametrize("statement", IMPORTS_A_SUBMODULE.values(), ids=IMPORTS_A_SUBMODULE)
+def test_a_deleted_module_of_a_package_put_back_restarts_the_process(
+    sandbox: Sandbox, statement: str
+) -> None:
+    sandbox.write("shoppkg/__init__.py", "")
+    sandbox.write("pkgapp.py", statement + "from tests.helpers import hello_app as application\n")
+    client = sandbox.client(sandbox.middleware("pkgapp:application", debug=True))
+    assert "tax" in client.get("/", status=500).text.rsplit("\n", 2)[-2]  # the error's line
+    assert sandbox.restarts.reasons == []
+
+    tax = sandbox.write("shoppkg/tax.py", "RATE = 0.2\n")
+    client.get("/", status=500)
+
+    assert sandbox.restarts.reasons == [[str(tax)]]
+
+
 def test_import_string_app_is_imported_when_the_middleware_is_made(sandbox: Sandbox) -> None:
     sandbox.write_app(version="7")
     assert "webapp" not in sys.modules

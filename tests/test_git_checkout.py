@@ -4,7 +4,9 @@ A branch switch is what a developer does many times a day, and it is more
 than a burst of saves: git unlinks and re-creates the files that differ,
 deletes the modules the other branch does not have and creates the ones it
 adds. The app answers the release constant of every module it imported, so
-a response that mixes two branches shows.
+a response that mixes two branches shows. The WSGI script loads it by import
+string, as the docs recommend, so that a checkout that breaks the import
+leaves a process that answers 500 and heals itself.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import read_lines
+from tests.helpers import read_lines, wait_until
 from tests.rig import (
+    RESTART_TIMEOUT,
     ApacheServer,
     StartApache,
     Traffic,
     backdate,
     daemon_pids,
+    http_burst,
     make_world_writable_file,
     wait_for_new_processes,
 )
@@ -64,11 +68,10 @@ def application(environ, start_response):
 SCRIPT = """\
 import logging
 
-import shopapp
 from reloadmw import ReloadMiddleware
 
 logging.basicConfig(level=logging.INFO)
-application = ReloadMiddleware(shopapp.application, interval=0.1)
+application = ReloadMiddleware("shopapp:application", interval=0.1)
 reload_required = application.reload_required
 """
 
@@ -100,8 +103,11 @@ def write_branch(repo: Path, release: str) -> None:
     )
 
 
-def make_repo(repo: Path) -> None:
-    """A repository with branches ``main`` and ``feature``, ``main`` checked out."""
+def make_repo(repo: Path) -> Path:
+    """A repository with branches ``main`` and ``feature``, ``main`` checked out.
+
+    Returns the log each process appends the releases it imported to.
+    """
     (repo / "shopapp.py").write_text(APP)
     (repo / "shop.wsgi").write_text(SCRIPT)
     (repo / ".gitignore").write_text("imports.log\n__pycache__/\n")
@@ -115,13 +121,13 @@ def make_repo(repo: Path) -> None:
     git(repo, "commit", "-q", "-m", "feature")
     git(repo, "checkout", "-q", "main")
     backdate(repo)
+    return make_world_writable_file(repo / "imports.log")
 
 
 def test_switching_branches_back_and_forth_serves_one_branch_at_a_time_and_loses_nothing(
     app_dir: Path, start_apache: StartApache
 ) -> None:
-    make_repo(app_dir)
-    imports_log = make_world_writable_file(app_dir / "imports.log")
+    imports_log = make_repo(app_dir)
     server: ApacheServer = start_apache(app_dir / "shop.wsgi")
     pids = daemon_pids(server)
 
@@ -140,3 +146,33 @@ def test_switching_branches_back_and_forth_serves_one_branch_at_a_time_and_loses
     imported = [line.split(" ", 1)[1] for line in read_lines(imports_log)]
     assert imported == ["main"] * 2 + ["feature"] * 2 + ["main"] * 2 + ["feature"] * 2, imported
     assert "Traceback" not in server.logs()
+
+
+def test_a_module_deleted_by_mistake_then_checked_out_again_heals_both_processes(
+    app_dir: Path, start_apache: StartApache
+) -> None:
+    make_repo(app_dir)
+    server: ApacheServer = start_apache(app_dir / "shop.wsgi")
+    pids = daemon_pids(server)
+
+    (app_dir / "shop" / "tax.py").unlink()  # catalogue.py still imports it
+    wait_until(  # the requests first: each is a check
+        lambda: (
+            {r.status for r in http_burst(server.port)} == {500}
+            and server.logs().count("'shopapp:application' failed to load") == 2
+        ),
+        RESTART_TIMEOUT,
+        server.describe,
+    )
+    assert "cannot import name 'tax' from 'shop'" in server.logs()
+
+    # The restarted processes could not import it: they watch where it would be.
+    git(app_dir, "checkout", "--", "shop/tax.py")
+    wait_until(
+        lambda: all(
+            r.status == 200 and r.json()["releases"] == ["main"] for r in http_burst(server.port)
+        ),
+        RESTART_TIMEOUT,
+        server.describe,
+    )
+    assert not daemon_pids(server) & pids

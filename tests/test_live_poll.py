@@ -9,15 +9,25 @@ from __future__ import annotations
 
 import importlib
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import webtest
 
 from reloadmw import ReloadMiddleware
 from reloadmw.live.cadence import AHEAD, PERIOD_MS, next_poll_ms
 from reloadmw.paste import make_filter
-from tests.helpers import IGNORE, Sandbox, counting_checks, edit, hello_app, write
+from tests.helpers import (
+    IGNORE,
+    Sandbox,
+    counting_checks,
+    edit,
+    files_dated_after,
+    hello_app,
+    write,
+)
 
 POLL = "/__reloadmw__/live"
 NAVIGATE = {"Accept": "text/html"}
@@ -172,6 +182,58 @@ def test_an_app_that_fails_to_load_answers_an_html_500_that_carries_the_script(
     assert token_of(page.body) and token_of(hidden.body)
     assert page.headers["Content-Length"] == str(len(page.body))
     assert poll(client)["failed"] == "NameError: name 'undefined_name' is not defined"
+
+
+def test_a_page_is_out_of_date_where_the_app_now_fails_to_load(sandbox: Sandbox) -> None:
+    """A deleted module dates no file later, yet the process after it cannot load the app."""
+    app_modules(sandbox)
+    working = sandbox.client(sandbox.middleware("page_app:application", live_reload=True))
+    page = working.get("/", headers=NAVIGATE).body
+    (sandbox.root / "extra.py").unlink()
+    for name in ("page_app", "shared", "extra"):
+        del sys.modules[name]  # the next process imports afresh
+    failed = sandbox.client(sandbox.middleware("page_app:application", live_reload=True))
+    failed_page = failed.get("/", headers=NAVIGATE, extra_environ=LOOPBACK, status=500).body
+
+    assert b"No module named" in failed_page
+    assert not is_current(page, poll(failed)) and not is_current(page, poll(failed, **ELSEWHERE))
+    assert is_current(failed_page, poll(failed))  # the 500 page does not reload itself
+
+
+OVERRIDING_APP = """\
+from flask import Blueprint, Flask, render_template
+
+app = Flask(__name__)
+app.register_blueprint(Blueprint("shop", __name__, template_folder="shop_templates"))
+
+
+@app.route("/")
+def index():
+    return "<body>" + render_template("shop.html") + "</body>"
+"""
+
+
+@pytest.mark.parametrize("backend", ["inotify", "stat"])
+def test_a_deleted_template_makes_open_pages_out_of_date_without_a_restart(
+    sandbox: Sandbox, backend: str
+) -> None:
+    """The app's own template overrode the blueprint's; once deleted, the blueprint's shows."""
+    sandbox.write("overriding.py", OVERRIDING_APP)
+    override = sandbox.write("templates/shop.html", "the override")
+    sandbox.write("shop_templates/shop.html", "the blueprint's")
+    first = sandbox.client(sandbox.middleware("overriding:app", live_reload=True, backend=backend))
+    page = first.get("/", headers=NAVIGATE).body
+    assert b"the override" in page
+    second = sandbox.client(sandbox.middleware("overriding:app", live_reload=True, backend=backend))
+    files_dated_after(sandbox.root, token_of(page)[0] * 1000)
+
+    override.unlink()
+    after = first.get("/", headers=NAVIGATE).body
+
+    assert b"the blueprint's" in after and sandbox.restarts.reasons == []
+    assert not is_current(page, poll(first)) and is_current(after, poll(first))
+    # Another process that saw the deletion later agrees: the same directory's version.
+    assert not is_current(page, poll(second)) and is_current(after, poll(second))
 
 
 def test_live_reload_from_an_ini_file(sandbox: Sandbox, tmp_path: Path) -> None:

@@ -79,7 +79,7 @@ def poll_answer(
 ) -> bytes:
     """The poll's JSON: this process's code version, and (if trusted) what is wrong."""
     answer: dict[str, object] = {
-        "version": watching.served(),
+        "version": watching.served(failed=failure is not None),
         "pending": watching.waiting(),
         "next": next_poll(environ, watching),
     }

@@ -15,7 +15,10 @@ says how new that code is. So:
   newer than the page; while the process has changes waiting for a restart,
   only ``start``, since its code does not include them;
 - a poll is answered with ``newest``, and the page is out of date when that
-  is later than its token and the answering process has nothing waiting.
+  is later than its token and the answering process has nothing waiting;
+- a process whose app failed to load answers at least ``start``: a page
+  rendered before it started came from code that loaded, and is out of date
+  (a deleted module changes no file's version, yet breaks the import).
 
 A process that started later but loaded nothing newer answers a version no
 later than the page's token. A process that loaded a module the page's
@@ -92,6 +95,7 @@ class Watching(NamedTuple):
             return self.start_ns // 1000
         return max(self.start_ns, self.monitor.newest_ns) // 1000
 
-    def served(self) -> int:
-        """The version a poll is answered with (µs)."""
-        return self.monitor.newest_ns // 1000
+    def served(self, failed: bool = False) -> int:
+        """The version a poll is answered with (µs); ``failed``: the app failed to load."""
+        newest = self.monitor.newest_ns
+        return (max(self.start_ns, newest) if failed else newest) // 1000

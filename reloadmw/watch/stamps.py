@@ -98,6 +98,7 @@ class StampTable:
                 stamps[path] = new
                 if new is None:
                     changed[path] = now
+                    self._dated(_directory_version(path), now)
                     continue
                 # ctime, which no tool can set back, dates a restored older copy
                 # (cp -p, tar, rsync -t) to when it was written.
@@ -181,3 +182,35 @@ class StampTable:
         for file in files:  # never a fresh one: its first stat decides, not this listing
             self.stamps[file] = file_stamp(file)
             changed[file] = now
+            self._dated(_version(file), now)
+
+    def _dated(self, version_ns: int | None, now: float) -> None:
+        """A change seen now makes the code at least ``version_ns`` new (never later than now).
+
+        A file's version is the same in every process, unlike the moment each one sees it.
+        """
+        if version_ns is not None:
+            self.newest_ns = max(self.newest_ns, min(version_ns, int(now * 1e9)))
+
+
+def _version(path: str) -> int | None:
+    """The later of ``path``'s mtime and ctime (ns); None if it cannot be stat'ed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return max(st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _directory_version(path: str) -> int | None:
+    """The version of the nearest directory above ``path`` that still exists.
+
+    A deleted file has no version left, but its removal dated its directory.
+    """
+    directory = os.path.dirname(path)
+    while True:
+        version = _version(directory)
+        parent = os.path.dirname(directory)
+        if version is not None or parent == directory:
+            return version
+        directory = parent
