@@ -214,25 +214,37 @@ def index():
 
 
 @pytest.mark.parametrize("backend", ["inotify", "stat"])
-def test_a_deleted_template_makes_open_pages_out_of_date_without_a_restart(
-    sandbox: Sandbox, backend: str
+@pytest.mark.parametrize("change", ["deleted", "added"])
+def test_an_overriding_template_deleted_or_added_makes_open_pages_out_of_date(
+    sandbox: Sandbox, backend: str, change: str
 ) -> None:
-    """The app's own template overrode the blueprint's; once deleted, the blueprint's shows."""
+    """The app's own template overrides the blueprint's: Flask takes either in, no restart."""
     sandbox.write("overriding.py", OVERRIDING_APP)
-    override = sandbox.write("templates/shop.html", "the override")
+    override = sandbox.root / "templates" / "shop.html"
+    if change == "deleted":
+        sandbox.write("templates/shop.html", "the override")
+    else:
+        sandbox.write("templates/other.html", "")  # the folder exists, and is watched
     sandbox.write("shop_templates/shop.html", "the blueprint's")
     first = sandbox.client(sandbox.middleware("overriding:app", live_reload=True, backend=backend))
     page = first.get("/", headers=NAVIGATE).body
-    assert b"the override" in page
     second = sandbox.client(sandbox.middleware("overriding:app", live_reload=True, backend=backend))
     files_dated_after(sandbox.root, token_of(page)[0] * 1000)
 
-    override.unlink()
+    if change == "deleted":
+        override.unlink()
+    else:
+        override.write_text("the override")
     after = first.get("/", headers=NAVIGATE).body
 
-    assert b"the blueprint's" in after and sandbox.restarts.reasons == []
+    old_text, new_text = {
+        "deleted": (b"the override", b"the blueprint's"),
+        "added": (b"the blueprint's", b"the override"),
+    }[change]
+    assert old_text in page and new_text in after
+    assert sandbox.restarts.reasons == []
     assert not is_current(page, poll(first)) and is_current(after, poll(first))
-    # Another process that saw the deletion later agrees: the same directory's version.
+    # Another process that saw the change later agrees: a version, not a moment.
     assert not is_current(page, poll(second)) and is_current(after, poll(second))
 
 

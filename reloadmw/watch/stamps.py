@@ -180,9 +180,14 @@ class StampTable:
 
     def _created(self, files: list[str], changed: Changes, now: float) -> None:
         for file in files:  # never a fresh one: its first stat decides, not this listing
-            self.stamps[file] = file_stamp(file)
+            try:
+                st = os.stat(file)
+            except OSError:
+                self.stamps[file] = None
+            else:
+                self.stamps[file] = (st.st_mtime_ns, st.st_size, st.st_ino)
+                self._dated(max(st.st_mtime_ns, st.st_ctime_ns), now)
             changed[file] = now
-            self._dated(_version(file), now)
 
     def _dated(self, version_ns: int | None, now: float) -> None:
         """A change seen now makes the code at least ``version_ns`` new (never later than now).
