@@ -8,6 +8,7 @@ package supports): collection fails otherwise.
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 import pytest
 
 from reloadmw import gate
+from reloadmw.clocks import boot_ns
 from tests.helpers import (
     Sandbox,
     SpyMonitor,
@@ -33,6 +35,8 @@ ServerT = TypeVar("ServerT", bound=ServerProcess)
 SERVERS_KEY = pytest.StashKey[list[ServerProcess]]()
 #: Fixtures that start real servers: a test using one is a ``server`` test.
 SERVER_FIXTURES = {"servers", "start_apache", "start_express", "start_server"}
+#: Wall clock minus boot clock when the session and the current test began.
+CLOCKS: dict[str, int] = {}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -55,15 +59,41 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         )
 
 
+def wall_minus_boot_ns() -> int:
+    """Moves only when someone steps the wall clock (NTP, a virtual machine's host)."""
+    return time.time_ns() - boot_ns()
+
+
+def pytest_runtest_logstart() -> None:
+    CLOCKS["test"] = wall_minus_boot_ns()
+
+
+def pytest_sessionstart() -> None:
+    CLOCKS["session"] = wall_minus_boot_ns()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
-    """Attach the logs of the test's servers to its failure report."""
+    """Attach the logs of the test's servers, and any step of the wall clock, to a failure."""
     outcome = yield
     report = outcome.get_result()
     # At teardown the logs are gone; a failed stop puts them in its message.
     if report.failed and report.when != "teardown":
         for server in item.stash.get(SERVERS_KEY, []):
             report.sections.append((f"{server.name} logs ({server.url})", server.logs()))
+        if step := clock_step("test"):
+            report.sections.append(("wall clock", f"stepped during this test: {step}"))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if step := clock_step("session"):
+        terminalreporter.write_line(f"the wall clock was stepped during this run: {step}")
+
+
+def clock_step(since: str) -> str:
+    """How far the wall clock was stepped since ``since`` began; "" if it was not (1 ms)."""
+    step = (wall_minus_boot_ns() - CLOCKS.get(since, wall_minus_boot_ns())) / 1e6
+    return f"{step:+.1f} ms against the boot clock" if abs(step) >= 1 else ""
 
 
 # -- in-process --------------------------------------------------------------------------

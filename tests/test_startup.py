@@ -6,9 +6,14 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+from reloadmw.clocks import boot_ns
 from reloadmw.watch import start_time as startup
+from reloadmw.watch.start_time import EXEC_START_ENV
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -44,4 +49,43 @@ def test_the_baseline_is_never_before_the_process_started() -> None:
     baseline = startup._start_from_proc()
 
     assert 0 < baseline - earliest <= 1e9 / os.sysconf("SC_CLK_TCK") + 1e6
-    assert baseline <= time.time_ns()
+    assert baseline <= boot_ns()
+
+
+def stepped_wall_clock(monkeypatch: pytest.MonkeyPatch, seconds: float) -> Callable[[], int]:
+    """Step the wall clock this process reads ``seconds`` ahead, as NTP or a VM's host may."""
+    wall = time.time_ns
+    stepped = lambda: wall() + int(seconds * 1e9)  # noqa: E731
+    monkeypatch.setattr(time, "time_ns", stepped)
+    return stepped
+
+
+def test_a_step_of_the_wall_clock_moves_neither_the_start_nor_the_preload_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(EXEC_START_ENV, raising=False)
+    monkeypatch.delenv("UWSGI_RELOADS", raising=False)
+    before = startup.process_start_ns()
+
+    stepped_wall_clock(monkeypatch, 10)
+
+    # Files saved from now on are dated 10 s ahead: the start must stay where it was.
+    assert startup.process_start_ns() == before <= startup._IMPORT_NS
+    assert not startup.imported_before_start()
+
+
+def test_a_child_forked_after_a_step_puts_its_start_on_the_stepped_wall_clock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(EXEC_START_ENV, raising=False)
+    monkeypatch.delenv("UWSGI_RELOADS", raising=False)
+    stepped = stepped_wall_clock(monkeypatch, 10)
+    tick = 10**9 // os.sysconf("SC_CLK_TCK")
+
+    forked_after = stepped()
+    pid = os.fork()
+    if pid == 0:  # the child dates files with the stepped clock: its start must be on it too
+        start = startup.process_start_ns()
+        os._exit(0 if forked_after - tick <= start <= stepped() + tick else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -24,13 +24,12 @@ import stat
 import threading
 from time import time_ns
 
+from ..clocks import BOOT_ID, boot_ns
 from ..logs import log
 from .statedir import (
-    BOOT_ID,
     NOFOLLOW,
     StateDir,
     StateDirError,
-    boot_ns,
     described,
     file_name,
     owner,

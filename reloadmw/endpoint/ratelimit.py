@@ -29,7 +29,8 @@ import threading
 from collections.abc import Iterator
 from typing import Callable, NamedTuple, Protocol
 
-from .statedir import BOOT_ID, NOFOLLOW, StateDir, boot_ns, squatted
+from ..clocks import BOOT_ID, boot_ns
+from .statedir import NOFOLLOW, StateDir, squatted
 
 try:
     import fcntl

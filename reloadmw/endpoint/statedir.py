@@ -24,7 +24,6 @@ import hashlib
 import os
 import stat
 import tempfile
-import time
 from collections.abc import Iterator
 
 _DIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -56,24 +55,6 @@ def file_name(identity: str, kind: str) -> str:
     """The name of one app's ``kind`` of file in the state directory: a hash of its identity."""
     digest = hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()
     return f"{digest[:24]}.{kind}"
-
-
-def boot_ns() -> int:
-    """Nanoseconds since boot: a clock every process shares and no one can set or step."""
-    return time.clock_gettime_ns(_BOOT_CLOCK) if _BOOT_CLOCK is not None else time.monotonic_ns()
-
-
-def _read_boot_id() -> str:
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as f:
-            return f.read().strip() or "-"
-    except OSError:
-        return "-"  # not Linux: a time of another boot is caught only when it is ahead
-
-
-_BOOT_CLOCK = getattr(time, "CLOCK_BOOTTIME", None)
-#: Tells this boot from another, so that times of :func:`boot_ns` are compared in one boot.
-BOOT_ID = _read_boot_id()
 
 
 def owner(uid: int) -> str:
