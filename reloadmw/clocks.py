@@ -15,6 +15,18 @@ def boot_ns() -> int:
     return time.clock_gettime_ns(_BOOT_CLOCK) if _BOOT_CLOCK is not None else time.monotonic_ns()
 
 
+def wall_minus_boot_ns() -> int:
+    """The wall clock's time at boot: what turns a boot-clock time into a wall-clock one.
+
+    The wall clock is read between two readings of the boot clock, and
+    compared with their middle, so a thread paused between the readings
+    errs by half the pause at most.
+    """
+    before = boot_ns()
+    wall = time.time_ns()
+    return wall - (before + boot_ns()) // 2
+
+
 def _read_boot_id() -> str:
     try:
         with open("/proc/sys/kernel/random/boot_id") as f:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from reloadmw import clocks
 from reloadmw.clocks import boot_ns
 from reloadmw.watch import start_time as startup
 from reloadmw.watch.start_time import EXEC_START_ENV
@@ -89,3 +90,19 @@ def test_a_child_forked_after_a_step_puts_its_start_on_the_stepped_wall_clock(
         os._exit(0 if forked_after - tick <= start <= stepped() + tick else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+PAUSE_NS = 10_000_000
+
+
+@pytest.mark.parametrize("wall_read_at", [0, PAUSE_NS], ids=["before the pause", "after it"])
+def test_a_pause_between_reading_the_clocks_errs_by_half_of_it_at_most(
+    monkeypatch: pytest.MonkeyPatch, wall_read_at: int
+) -> None:
+    # The boot clock reads 0, then 10 ms: the thread was paused between its two readings.
+    readings = iter([0, PAUSE_NS])
+    monkeypatch.setattr(clocks, "boot_ns", lambda: next(readings))
+    truth = 5 * 10**18  # the wall clock's time at boot
+    monkeypatch.setattr(time, "time_ns", lambda: truth + wall_read_at)
+
+    assert abs(clocks.wall_minus_boot_ns() - truth) <= PAUSE_NS // 2

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import time
 
-from ..clocks import boot_ns
+from ..clocks import boot_ns, wall_minus_boot_ns
 
 #: Set by the ``exec`` restart strategy as ``"<pid>:<ns>"``. ``execv`` keeps the
 #: pid and the kernel's start time, so without it every file edited since the
@@ -75,12 +75,12 @@ def _start_from_proc(latest: bool = True) -> int:
 
 def _read_clocks_after_fork() -> None:
     global _wall_minus_boot_ns
-    _wall_minus_boot_ns = time.time_ns() - boot_ns()
+    _wall_minus_boot_ns = wall_minus_boot_ns()
 
 
 _IMPORT_BOOT_NS = boot_ns()
 _IMPORT_NS = time.time_ns()
 #: Wall clock minus boot clock, read at import and again in each forked child.
-_wall_minus_boot_ns = _IMPORT_NS - _IMPORT_BOOT_NS
+_wall_minus_boot_ns = wall_minus_boot_ns()
 if hasattr(os, "register_at_fork"):  # not on Windows, where nothing forks
     os.register_at_fork(after_in_child=_read_clocks_after_fork)
