@@ -20,7 +20,7 @@ from typing import Callable
 
 from ..logs import log
 from .patterns import IgnoreRules, Tree
-from .trees import Stamp, TrackedDirs, file_stamp
+from .trees import Stamp, TrackedDirs, file_stamp, stat_stamp
 
 Changes = dict[str, float]
 #: What ``stamps.get`` gives for a path not stat'ed yet (None is a missing file's stamp).
@@ -180,13 +180,9 @@ class StampTable:
 
     def _created(self, files: list[str], changed: Changes, now: float) -> None:
         for file in files:  # never a fresh one: its first stat decides, not this listing
-            try:
-                st = os.stat(file)
-            except OSError:
-                self.stamps[file] = None
-            else:
-                self.stamps[file] = (st.st_mtime_ns, st.st_size, st.st_ino)
-                self._dated(max(st.st_mtime_ns, st.st_ctime_ns), now)
+            st = _stat(file)
+            self.stamps[file] = stat_stamp(st)
+            self._dated(_version(st), now)
             changed[file] = now
 
     def _dated(self, version_ns: int | None, now: float) -> None:
@@ -198,13 +194,16 @@ class StampTable:
             self.newest_ns = max(self.newest_ns, min(version_ns, int(now * 1e9)))
 
 
-def _version(path: str) -> int | None:
-    """The later of ``path``'s mtime and ctime (ns); None if it cannot be stat'ed."""
+def _stat(path: str) -> os.stat_result | None:
     try:
-        st = os.stat(path)
+        return os.stat(path)
     except OSError:
         return None
-    return max(st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _version(st: os.stat_result | None) -> int | None:
+    """The later of a stat result's mtime and ctime (ns); None for no result."""
+    return None if st is None else max(st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _directory_version(path: str) -> int | None:
@@ -214,7 +213,7 @@ def _directory_version(path: str) -> int | None:
     """
     directory = os.path.dirname(path)
     while True:
-        version = _version(directory)
+        version = _version(_stat(directory))
         parent = os.path.dirname(directory)
         if version is not None or parent == directory:
             return version

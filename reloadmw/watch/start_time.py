@@ -13,7 +13,6 @@ would otherwise move the start by as much, past the edits made meanwhile.
 from __future__ import annotations
 
 import os
-import time
 
 from ..clocks import boot_ns, wall_minus_boot_ns
 
@@ -79,8 +78,9 @@ def _read_clocks_after_fork() -> None:
 
 
 _IMPORT_BOOT_NS = boot_ns()
-_IMPORT_NS = time.time_ns()
 #: Wall clock minus boot clock, read at import and again in each forked child.
 _wall_minus_boot_ns = wall_minus_boot_ns()
+#: The import on the wall clock, on the same footing as the start from the kernel.
+_IMPORT_NS = _IMPORT_BOOT_NS + _wall_minus_boot_ns
 if hasattr(os, "register_at_fork"):  # not on Windows, where nothing forks
     os.register_at_fork(after_in_child=_read_clocks_after_fork)

@@ -141,7 +141,7 @@ class TrackedDirs:
         if known is not None:
             self.dirs[path] = (known[0], known[1] + trees)
             return trees
-        self.dirs[path] = (_stamp(st), trees)
+        self.dirs[path] = (stat_stamp(st), trees)
         self._count(1, path)
         if self._on_dir is not None:
             self._on_dir(path)
@@ -200,12 +200,13 @@ class TrackedDirs:
 
 def file_stamp(path: str) -> Stamp:
     try:
-        return _stamp(os.stat(path))
+        return stat_stamp(os.stat(path))
     except OSError:
         return None
 
 
-def _stamp(st: os.stat_result | None) -> Stamp:
+def stat_stamp(st: os.stat_result | None) -> Stamp:
+    """The stamp of a stat result; None for no result (a path that cannot be stat'ed)."""
     return None if st is None else (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
